@@ -1,0 +1,84 @@
+# ir: image recognition as a service, as small Unix tools.
+# Plain GNU make: `make` builds bin/, `make check` runs every test,
+# `make bench` the benchmarks, `make demo` the whole local system.
+# SAN=1 builds everything with ASan/UBSan into build-san/ and tests that.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Isrc/lib -pthread
+LDLIBS  += -Wl,--as-needed -lopenblas -ljpeg -lpng -lcurl -lcrypto -ljansson \
+           -lmicrohttpd -lpthread -lm
+
+ifeq ($(SAN),1)
+BUILD   := build-san
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BIN     := build-san/bin
+else
+BUILD   := build
+BIN     := bin
+endif
+
+LIBSRC  := $(sort $(wildcard src/lib/*.c))
+LIBOBJ  := $(LIBSRC:src/lib/%.c=$(BUILD)/lib/%.o)
+CMDS    := $(patsubst src/cmd/%.c,$(BIN)/%,$(wildcard src/cmd/ir-*.c))
+UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/t/%,$(wildcard tests/unit/*.c))
+SCRIPTS := $(wildcard scripts/ir-*)
+
+all: $(CMDS) $(UNITS)
+
+$(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) | $(BUILD)/lib
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Dequantisation must round exactly as tfjs does: no FMA contraction.
+$(BUILD)/lib/model.o: CFLAGS += -ffp-contract=off
+
+$(BUILD)/libir.a: $(LIBOBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: src/cmd/%.c $(BUILD)/libir.a $(wildcard src/lib/*.h) | $(BIN)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libir.a $(LDLIBS)
+
+$(BUILD)/t/%: tests/unit/%.c $(BUILD)/libir.a $(wildcard src/lib/*.h tests/unit/*.h) | $(BUILD)/t
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libir.a $(LDLIBS)
+
+$(BUILD)/lib $(BUILD)/t $(BIN):
+	mkdir -p $@
+
+deps:
+	scripts/install-deps build
+
+check-deps:
+	scripts/install-deps check
+
+bench-deps:
+	scripts/install-deps bench
+
+# Every test: C unit tests and shell tests, all TAP, all through prove.
+check: check-deps all
+	IR_BIN=$(abspath $(BIN)) IR_UNIT=$(abspath $(BUILD)/t) prove -j2 $(UNITS) tests/*.t
+
+bench: bench-deps all
+	bench/run
+
+demo: deps all
+	scripts/ir-demo
+
+fuzz: check-deps
+	tests/fuzz/run
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ir/model \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(CMDS) $(SCRIPTS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 model/*.irw model/SHA256SUMS model/LICENSE* $(DESTDIR)$(PREFIX)/share/ir/model/
+	for m in man/*.[157]; do \
+	  install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
+
+clean:
+	rm -rf build build-san bin/ir-*
+
+.PHONY: all check bench demo fuzz install clean deps check-deps bench-deps

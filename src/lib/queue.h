@@ -1,0 +1,102 @@
+/*
+ * queue.h: one message-queue interface with Amazon SQS semantics, backed by
+ * a spool directory (spool:PATH or a bare path; spool.c) or by Amazon SQS
+ * and compatible servers (sqs://NAME or an https://sqs... queue URL; sqs.c).
+ *
+ * Semantics everywhere: a received message is invisible to others for the
+ * visibility timeout, then comes back with its receive count up unless it
+ * was deleted; past the queue's maximum receive count it goes to the dead
+ * letters instead. Receive long-polls up to wait_s seconds and returns as
+ * soon as a message is there. Depth = visible + in flight.
+ */
+#ifndef IR_QUEUE_H
+#define IR_QUEUE_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+#define IR_QUEUE_MAX_BATCH 10 /* as SQS */
+
+struct ir_msg {
+	char *body;         /* NUL-terminated message body; owned */
+	size_t len;
+	char *handle;       /* receipt handle for delete/visibility; owned */
+	char *id;           /* message id given by the queue; owned */
+	int receive_count;  /* 1 on first delivery */
+};
+
+struct ir_queue_opts {
+	int create;         /* create the queue if missing (spool: always) */
+	int max_receive;    /* dead-letter after this many receives; 0: 5 */
+	int visibility_s;   /* default visibility timeout; 0: 30 */
+};
+
+struct ir_queue;
+
+/* Opens a queue by URL; o may be NULL for the defaults. */
+int ir_queue_open(const char *url, const struct ir_queue_opts *o,
+    struct ir_queue **q, char *err);
+
+/* The queue's absolute URL (what a request's "reply" carries). */
+const char *ir_queue_url(const struct ir_queue *q);
+
+int ir_queue_send(struct ir_queue *q, const char *body, size_t len,
+    char *err);
+
+/* Sends n <= IR_QUEUE_MAX_BATCH messages; all or an error. */
+int ir_queue_send_batch(struct ir_queue *q, const char *const *bodies,
+    const size_t *lens, int n, char *err);
+
+/*
+ * Receives up to max (<= IR_QUEUE_MAX_BATCH) messages into msgs, waiting
+ * up to wait_s seconds for the first; *n = 0 after the wait is not an
+ * error. visibility_s < 0 means the queue's default. Free each message
+ * with ir_msg_free.
+ */
+int ir_queue_receive(struct ir_queue *q, struct ir_msg *msgs, int max,
+    int wait_s, int visibility_s, int *n, char *err);
+
+int ir_queue_delete(struct ir_queue *q, const struct ir_msg *m, char *err);
+
+/* Extends (or shortens) a received message's invisibility (heartbeat). */
+int ir_queue_change_visibility(struct ir_queue *q, const struct ir_msg *m,
+    int visibility_s, char *err);
+
+/* Approximate visible and in-flight counts. */
+int ir_queue_depth(struct ir_queue *q, long *visible, long *inflight,
+    char *err);
+
+void ir_queue_close(struct ir_queue *q);
+void ir_msg_free(struct ir_msg *m);
+
+/*
+ * Backend table: each backend fills one. Only queue.c and the backends
+ * use it.
+ */
+struct ir_queue_ops {
+	int (*send_batch)(struct ir_queue *, const char *const *,
+	    const size_t *, int, char *);
+	int (*receive)(struct ir_queue *, struct ir_msg *, int, int, int,
+	    int *, char *);
+	int (*del)(struct ir_queue *, const struct ir_msg *, char *);
+	int (*change_visibility)(struct ir_queue *, const struct ir_msg *,
+	    int, char *);
+	int (*depth)(struct ir_queue *, long *, long *, char *);
+	void (*close)(struct ir_queue *);
+};
+
+struct ir_queue {
+	const struct ir_queue_ops *ops;
+	char *url;                 /* absolute */
+	struct ir_queue_opts opts;
+	void *impl;                /* backend state */
+};
+
+/* Backend constructors, called by ir_queue_open. */
+int ir_spool_open(const char *path, const struct ir_queue_opts *o,
+    struct ir_queue **q, char *err);
+int ir_sqs_open(const char *url, const struct ir_queue_opts *o,
+    struct ir_queue **q, char *err);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * store.h: one object-store interface, backed by a directory (dir:PATH or
+ * a bare path; dirstore.c) or by Amazon S3 and compatible servers
+ * (s3://BUCKET/PREFIX; s3.c). Keys are validated: no "..", no absolute
+ * paths, no NUL; writes are atomic.
+ */
+#ifndef IR_STORE_H
+#define IR_STORE_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+struct ir_store;
+
+int ir_store_open(const char *url, struct ir_store **s, char *err);
+const char *ir_store_url(const struct ir_store *s);
+
+int ir_store_put(struct ir_store *s, const char *key, const void *buf,
+    size_t len, const char *content_type, char *err);
+
+/* Reads an object into a malloc'd buffer (NUL-terminated, not counted);
+ * IR_ENOENT if missing, IR_EINVAL if larger than max (0: no limit). */
+int ir_store_get(struct ir_store *s, const char *key, unsigned char **buf,
+    size_t *len, size_t max, char *err);
+
+/* Size of an object; IR_ENOENT if missing. */
+int ir_store_head(struct ir_store *s, const char *key, size_t *len,
+    char *err);
+
+/* Deleting a missing key is not an error. */
+int ir_store_delete(struct ir_store *s, const char *key, char *err);
+
+/* Calls fn for each key under prefix, in lexical order; a non-zero return
+ * from fn stops the listing and is returned. */
+int ir_store_list(struct ir_store *s, const char *prefix,
+    int (*fn)(const char *key, size_t len, void *arg), void *arg, char *err);
+
+void ir_store_close(struct ir_store *s);
+
+/* IR_OK if key is a valid store key, else IR_EINVAL with the reason. */
+int ir_store_key_check(const char *key, char *err);
+
+struct ir_store_ops {
+	int (*put)(struct ir_store *, const char *, const void *, size_t,
+	    const char *, char *);
+	int (*get)(struct ir_store *, const char *, unsigned char **,
+	    size_t *, size_t, char *);
+	int (*head)(struct ir_store *, const char *, size_t *, char *);
+	int (*del)(struct ir_store *, const char *, char *);
+	int (*list)(struct ir_store *, const char *,
+	    int (*)(const char *, size_t, void *), void *, char *);
+	void (*close)(struct ir_store *);
+};
+
+struct ir_store {
+	const struct ir_store_ops *ops;
+	char *url;
+	void *impl;
+};
+
+int ir_dirstore_open(const char *path, struct ir_store **s, char *err);
+int ir_s3_open(const char *url, struct ir_store **s, char *err);
+
+#endif

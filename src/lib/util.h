@@ -1,0 +1,90 @@
+/*
+ * util.h: what every part of ir shares: status codes, error messages,
+ * checked allocation, clocks, whole-file I/O and unique ids.
+ *
+ * Conventions (see README "Code layout"):
+ *  - Library functions return IR_OK (0) or a negative IR_E* status and, on
+ *    failure, write a one-line reason into a caller-supplied buffer `err` of
+ *    IR_ERRMAX bytes ("what: why", no program name, no newline).
+ *  - The library never prints and never exits; only src/cmd/ does.
+ *    Out-of-memory is the exception: ir_xmalloc() and friends abort with
+ *    a message, as there is nothing sensible a caller could do.
+ */
+#ifndef IR_UTIL_H
+#define IR_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IR_ERRMAX 512
+
+enum ir_status {
+	IR_OK = 0,
+	IR_EINVAL = -1,    /* bad input: permanent, do not retry */
+	IR_ESYS = -2,      /* an OS call failed (errno text in err) */
+	IR_ETEMP = -3,     /* temporary: network, throttling, 5xx; retry */
+	IR_ENOENT = -4,    /* no such object, key, queue or name */
+	IR_ETIMEDOUT = -5, /* a deadline passed */
+	IR_EAUTH = -6,     /* credentials refused */
+};
+
+/* Exit codes of every tool (documented in each man page, never changed). */
+enum ir_exit {
+	IR_EXIT_OK = 0,
+	IR_EXIT_NO = 1,       /* a negative answer: nothing found / missing */
+	IR_EXIT_USAGE = 2,    /* usage error or permanent failure (bad input) */
+	IR_EXIT_TEMPFAIL = 75 /* EX_TEMPFAIL: worth retrying */
+};
+
+/* Formats "fmt" into err (IR_ERRMAX bytes; err may be NULL); returns code. */
+int ir_err(char *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Like ir_err, appending ": strerror(errno)"; returns IR_ESYS. */
+int ir_syserr(char *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Allocation that aborts with a message on exhaustion. */
+void *ir_xmalloc(size_t n);
+void *ir_xcalloc(size_t n, size_t size);
+void *ir_xrealloc(void *p, size_t n);
+char *ir_xstrdup(const char *s);
+/* 64-byte aligned allocation (for SIMD kernels); free with free(). */
+void *ir_xaligned(size_t n);
+
+/* Monotonic milliseconds (for timings and deadlines). */
+double ir_now_ms(void);
+/* Wall-clock milliseconds since the Unix epoch (for message "sent"). */
+int64_t ir_unix_ms(void);
+
+/*
+ * Reads a whole file ("-" is stdin) into a malloc'd buffer, NUL-terminated
+ * (the NUL is not counted in *len). Refuses files larger than max bytes
+ * (0 = no limit) with IR_EINVAL. The caller frees *buf.
+ */
+int ir_read_file(const char *path, unsigned char **buf, size_t *len,
+    size_t max, char *err);
+
+/* Writes a file atomically: tmp file in the same folder, fsync, rename. */
+int ir_write_file_atomic(const char *path, const void *buf, size_t len,
+    char *err);
+
+/*
+ * A unique, time-sortable id: 26 characters of Crockford base32 (ULID),
+ * 48 bits of milliseconds then 80 random bits. out must hold 27 bytes.
+ */
+void ir_make_id(char out[27]);
+
+/* For tools: the program name used in messages, set once from argv[0]. */
+extern const char *ir_progname;
+void ir_setprog(const char *argv0);
+/* For tools: "prog: message\n" on stderr. */
+void ir_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* For tools: ir_warn, then exit(code). */
+void ir_die(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/* An environment variable, or def when unset or empty. */
+const char *ir_getenv(const char *name, const char *def);
+
+#endif
