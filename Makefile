@@ -5,6 +5,7 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Isrc/lib -pthread
@@ -33,7 +34,16 @@ $(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Dequantisation must round exactly as tfjs does: no FMA contraction.
-$(BUILD)/lib/model.o: CFLAGS += -ffp-contract=off
+# model.o also bakes in PREFIX (ir_model_dir's last resort); the stamp file
+# rebuilds it when `make install PREFIX=...` names another one.
+$(BUILD)/lib/model.o: CFLAGS += -ffp-contract=off -DIR_PREFIX='"$(PREFIX)"'
+$(BUILD)/lib/model.o: $(BUILD)/prefix
+$(BUILD)/prefix: FORCE | $(BUILD)/lib
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
+FORCE:
+
+# ir-serve's upload page is embedded with .incbin (src/lib/webpage.c).
+$(BUILD)/lib/webpage.o: src/web/index.html
 
 $(BUILD)/libir.a: $(LIBOBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -64,12 +74,12 @@ bench: bench-deps all
 	bench/run
 
 demo: deps all
-	scripts/ir-demo
+	scripts/ir-up --demo
 
 fuzz: check-deps
 	tests/fuzz/run
 
-install: all
+install: all install-units
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ir/model \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/share/man/man7
@@ -78,7 +88,15 @@ install: all
 	for m in man/*.[157]; do \
 	  install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
 
+# systemd units (examples/systemd/), ExecStart pointed at $(PREFIX)/bin.
+install-units:
+	mkdir -p $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/ir
+	for u in examples/systemd/*.service examples/systemd/*.timer; do \
+	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
+	install -m 644 examples/systemd/ir.env $(DESTDIR)$(PREFIX)/share/doc/ir/ir.env.example
+
 clean:
 	rm -rf build build-san bin/ir-*
 
-.PHONY: all check bench demo fuzz install clean deps check-deps bench-deps
+.PHONY: all check bench demo fuzz install install-units clean deps check-deps bench-deps

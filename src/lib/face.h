@@ -31,55 +31,102 @@ enum ir_face_path {
 	IR_PATH_WHOLE = 2  /* no detection; the whole small image is the face */
 };
 
+/*
+ * One face. All coordinates are image pixels (x right, y down, origin at
+ * the top-left corner of the top-left pixel), doubles as face-api computes
+ * them; for IR_PATH_WHOLE box = crop = (0, 0, w, h) and score = 0.
+ */
 struct ir_face {
-	double box[4];            /* detection x, y, w, h in image pixels */
-	double score;             /* detection score (0 for IR_PATH_WHOLE) */
-	double landmarks[68][2];  /* image pixels */
-	double aligned[4];        /* descriptor crop x, y, w, h (floored) */
-	float desc[IR_DESC_DIM];  /* the 128-D descriptor, not normalised */
-	int path;                 /* enum ir_face_path */
+	double box[4];            /* detection x, y, w, h (unclipped: SSD boxes
+				     may reach into the padding, tiny boxes
+				     past any edge) */
+	double score;             /* detection score, 0..1 (0: IR_PATH_WHOLE) */
+	double landmarks[68][2];  /* iBUG-68 points: jaw 0-16, brows 17-26,
+				     nose 27-35, eyes 36-47, mouth 48-67 */
+	double aligned[4];        /* descriptor crop x, y, w, h: integers, the
+				     dlib-style square from eye and mouth
+				     centres, clipped to the image */
+	int crop[4];              /* the landmark net's crop: the detection
+				     box clipped to the image and floored */
+	float desc[IR_DESC_DIM];  /* the 128-D descriptor, not normalised:
+				     compare by Euclidean distance (same
+				     person below about 0.6) */
+	int path;                 /* enum ir_face_path: who found the face */
 };
 
+/*
+ * Milliseconds per stage of one ir_engine_faces call. ir_engine_faces
+ * sets detect, landmarks (incl. the alignment boxes) and describe; it
+ * leaves decode alone, for the caller that decoded the image to fill in.
+ */
 struct ir_timing {
 	double decode, detect, landmarks, describe; /* milliseconds */
 };
 
+/* Options of ir_engine_open; zero means the default everywhere. */
 struct ir_engine_opts {
-	const char *model_dir;  /* NULL: ir_model_dir() */
-	int detector;           /* enum ir_detector */
-	int tiny_size;          /* tiny detector input, multiple of 32; 0: 416 */
-	double min_score;       /* detection threshold; 0: 0.5 */
+	const char *model_dir;  /* NULL: ir_model_dir(); not kept after open */
+	int detector;           /* enum ir_detector; 0: tiny */
+	int tiny_size;          /* tiny detector input, multiple of 32, 32 to
+				   2048; 0: 416 (320 is faster, a little less
+				   sensitive to small faces) */
+	double min_score;       /* detection threshold in (0,1); 0: 0.5 (the
+				   tiny detector's scoreThreshold, SSD's
+				   minConfidence) */
 	int tiny_landmarks;     /* 1: the tiny 68-point net */
-	int threads;            /* BLAS/compute threads; 0: 1 */
+	int threads;            /* BLAS threads (process-wide); 0: 1 */
 	int whole_max;          /* whole-image fallback bound; 0: 160, <0 off */
-	int max_batch;          /* most faces described in one GEMM; 0: 16 */
+	int max_batch;          /* most faces through one GEMM; 0: 16 */
 };
+
+/* Most detections one image can yield (the highest scoring are kept). */
+#define IR_ENGINE_DET_CAP 128
 
 struct ir_engine;
 
-/* Loads the networks. *e is owned by the caller (ir_engine_close). */
+/*
+ * Loads the networks the options ask for (one detector, one landmark net,
+ * the descriptor net) from model_dir and sizes the engine's arena.
+ * Returns IR_OK and *e (owned by the caller: ir_engine_close), IR_ENOENT
+ * when a weights file is missing, IR_EINVAL for bad options or a corrupt
+ * or mismatched weights file; err says which.
+ */
 int ir_engine_open(struct ir_engine **e, const struct ir_engine_opts *o,
     char *err);
 
-/* A second engine sharing e's weights, with its own arena (for threads). */
+/*
+ * A second engine sharing e's weights (read-only, reference counted: the
+ * engines may be closed in any order), with its own arena, for another
+ * thread. *out is owned by the caller. Returns IR_OK.
+ */
 int ir_engine_clone(struct ir_engine *e, struct ir_engine **out, char *err);
 
 /*
- * All faces of one image, largest box first, at most max. *n receives the
- * count (0 is not an error). t may be NULL.
+ * All faces of one image, largest box first (ties: higher score first), at
+ * most max (at most IR_ENGINE_DET_CAP) written to faces. *n receives the
+ * count; 0 faces is not an error. When the detector finds nothing and both
+ * sides of the image are at most whole_max, the whole image is the face
+ * (IR_PATH_WHOLE): landmarks on the whole image, then the same alignment
+ * and descriptor. t (may be NULL) receives the stage timings. Does not
+ * allocate. IR_EINVAL for an empty image.
  */
 int ir_engine_faces(struct ir_engine *e, const struct ir_image *img,
     struct ir_face *faces, int max, int *n, struct ir_timing *t, char *err);
 
 /*
- * Descriptors for n face crops given as images (already cropped, any size),
- * batched through the descriptor net; desc receives n*128 floats.
+ * Descriptors for n face crops given as images (already cropped, any
+ * size; each is zero-padded to a square, centred, and resized to 150 as
+ * face-api does), no detection or alignment; desc receives n*128 floats.
+ * IR_EINVAL for an empty image.
  */
 int ir_engine_describe(struct ir_engine *e, const struct ir_image *crops,
     int n, float *desc, char *err);
 
+/* Frees e (its weights when the last engine sharing them closes). NULL
+ * is allowed. */
 void ir_engine_close(struct ir_engine *e);
 
-const char *ir_face_path_name(int path); /* "tiny", "ssd", "whole" */
+/* "tiny", "ssd", "whole" ("?" for anything else); static strings. */
+const char *ir_face_path_name(int path);
 
 #endif

@@ -1,11 +1,28 @@
 /*
  * image.h: decoding images into 8-bit RGB.
  *
- * JPEG through libjpeg-turbo (grayscale and CMYK/YCCK converted to RGB,
- * progressive included), PNG through libpng (palette, gray, 16-bit
- * expanded; alpha composited onto black... see image.c), and binary PPM (P6,
- * maxval 255) for exact test pixels. The pixel count is checked against a
- * limit from the header, before any pixel buffer is allocated.
+ * Formats, recognised by their first bytes (never by the file name):
+ *  - JPEG through libjpeg-turbo: baseline and progressive; grayscale,
+ *    YCbCr and RGB converted to RGB by libjpeg; CMYK and YCCK converted
+ *    here (Adobe-inverted CMYK, as Photoshop and ImageMagick write it, is
+ *    recognised by its Adobe marker). The decoder keeps libjpeg's defaults:
+ *    the accurate integer IDCT (JDCT_ISLOW) and fancy upsampling. A JPEG
+ *    that ends before its last scan is refused ("truncated JPEG") rather
+ *    than returned as a half-grey picture.
+ *  - PNG through libpng: palette, gray, gray+alpha and 16-bit expanded to
+ *    8-bit RGB; interlaced included; transparency is composited onto WHITE
+ *    (a cut-out portrait then looks as a viewer shows it, and a fully
+ *    transparent pixel's hidden colour never reaches the networks).
+ *  - binary PNM: P6 (RGB) and P5 (gray), any maxval 1..65535, scaled to
+ *    0..255; P6 with maxval 255 passes pixels through exactly, which is
+ *    what the tests use for bit-exact input.
+ * EXIF orientation is ignored, as face-api does (MODEL-SPEC.md 2.1): the
+ * pixels are used as stored, so results match the reference.
+ *
+ * The pixel count is checked against a limit as soon as the header is
+ * read, before any pixel buffer is allocated. Decoding never prints and
+ * never exits (libjpeg/libpng errors are caught with longjmp).
+ * All functions are thread safe (no shared state).
  */
 #ifndef IR_IMAGE_H
 #define IR_IMAGE_H
@@ -17,24 +34,35 @@
 /* Default pixel limit: 100 megapixels (a 60000x60000 header is refused). */
 #define IR_MAX_PIXELS_DEFAULT 100000000L
 
+/* Largest image file ir_image_load reads (bytes). */
+#define IR_MAX_IMAGE_BYTES (256L << 20)
+
 struct ir_image {
 	int w, h;           /* > 0 */
 	unsigned char *rgb; /* w*h*3 bytes, row-major, R,G,B; owned */
 };
 
 /*
- * Decodes an image held in memory. IR_EINVAL with a reason ("empty file",
- * "not a JPEG, PNG or PPM image", "truncated JPEG", "image is 60000x60000,
- * above the limit of ... pixels") for anything that is not a whole image.
- * max_pixels <= 0 means IR_MAX_PIXELS_DEFAULT.
+ * Decodes an image held in memory into *out (out->rgb is malloc'd and
+ * owned by the caller: ir_image_free). Returns IR_OK, or IR_EINVAL with a
+ * one-line reason in err for anything that is not a whole image: "empty
+ * file", "not a JPEG, PNG or PPM image", "truncated JPEG", "truncated
+ * PNG", "image is 60000x60000 pixels, above the limit of 100000000", or
+ * the decoder's own message ("JPEG: ...", "PNG: ..."). On failure *out is
+ * zeroed. max_pixels <= 0 means IR_MAX_PIXELS_DEFAULT.
  */
 int ir_image_decode(const unsigned char *buf, size_t len, long max_pixels,
     struct ir_image *out, char *err);
 
-/* Reads a file ("-" = stdin) and decodes it. */
+/*
+ * Reads a file ("-" = stdin, at most IR_MAX_IMAGE_BYTES) and decodes it.
+ * Returns as ir_image_decode, or ir_read_file's IR_ENOENT / IR_ESYS /
+ * IR_EINVAL (with the path in the message) when the file cannot be read.
+ */
 int ir_image_load(const char *path, long max_pixels, struct ir_image *out,
     char *err);
 
+/* Frees img->rgb and zeroes *img; NULL and zeroed images are fine. */
 void ir_image_free(struct ir_image *img);
 
 #endif

@@ -11,11 +11,22 @@
 
 #include "util.h"
 
+#define IR_STORE_MAX_KEY 1024 /* bytes of UTF-8, as S3 */
+
 struct ir_store;
 
+/*
+ * Opens a store by URL: dir:PATH or a bare PATH (a directory, created on
+ * first use; relative paths are made absolute) or s3://BUCKET/PREFIX.
+ * IR_EINVAL for an unknown scheme. Close *s with ir_store_close.
+ */
 int ir_store_open(const char *url, struct ir_store **s, char *err);
+/* The store's absolute URL. */
 const char *ir_store_url(const struct ir_store *s);
 
+/* Stores buf under key, replacing any object there; atomic: readers see
+ * the old object or the new one, never a part. content_type may be NULL
+ * (the directory store does not keep it). */
 int ir_store_put(struct ir_store *s, const char *key, const void *buf,
     size_t len, const char *content_type, char *err);
 
@@ -31,14 +42,21 @@ int ir_store_head(struct ir_store *s, const char *key, size_t *len,
 /* Deleting a missing key is not an error. */
 int ir_store_delete(struct ir_store *s, const char *key, char *err);
 
-/* Calls fn for each key under prefix, in lexical order; a non-zero return
- * from fn stops the listing and is returned. */
+/* Calls fn for each key starting with prefix ("" or NULL: all), in
+ * lexical (strcmp) order with its size; a non-zero return from fn stops
+ * the listing and is returned. */
 int ir_store_list(struct ir_store *s, const char *prefix,
     int (*fn)(const char *key, size_t len, void *arg), void *arg, char *err);
 
 void ir_store_close(struct ir_store *s);
 
-/* IR_OK if key is a valid store key, else IR_EINVAL with the reason. */
+/*
+ * IR_OK if key is a valid store key, else IR_EINVAL with the reason. A key
+ * is 1 to IR_STORE_MAX_KEY bytes of valid UTF-8 without control
+ * characters, made of '/'-separated segments none of which is empty, "."
+ * or ".." (so no leading, trailing or doubled '/'). Every store function
+ * checks its key with this.
+ */
 int ir_store_key_check(const char *key, char *err);
 
 struct ir_store_ops {
@@ -59,6 +77,7 @@ struct ir_store {
 	void *impl;
 };
 
+/* Backend constructors, called by ir_store_open; each sets (*s)->url. */
 int ir_dirstore_open(const char *path, struct ir_store **s, char *err);
 int ir_s3_open(const char *url, struct ir_store **s, char *err);
 

@@ -1,0 +1,380 @@
+/*
+ * ir-classify: who is in each image (see ir-classify(1)).
+ *
+ * For each image (arguments, or one file name per line on stdin when
+ * there are none; "-" is image bytes on stdin): decode, find every face
+ * with the face pipeline (face.h), match each descriptor against the
+ * gallery with face-api's rule (gallery.h), and print one result line
+ * (result.h: TSV, or JSON with -j). Results are flushed per image so the
+ * tool streams in a pipe.
+ *
+ * Exit status: the worst over all images: 0 every image processed and
+ * at least one face recognised (or no image given on stdin), 1 every
+ * image processed but no face recognised in any, 2 a usage error, a bad
+ * gallery or model, or an unreadable image, 75 a temporary failure.
+ *
+ * main() only parses options into struct opts and dispatches; the
+ * app-tier worker (-w, in src/lib/worker.c) is meant to hook in there
+ * with the same options. The letters w q r s o i P b are kept free for
+ * it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "face.h"
+#include "gallery.h"
+#include "image.h"
+#include "queue.h"
+#include "result.h"
+#include "util.h"
+#include "worker.h"
+
+struct opts {
+	const char *gallery;        /* NULL: ir_gallery_default() */
+	int json, flags;            /* -j; IR_RESULT_* from -D -L */
+	double threshold;           /* -t */
+	long max_pixels;            /* -m */
+	struct ir_engine_opts eng;  /* -d -S --tiny-landmarks -T ... */
+};
+
+struct run {
+	const struct opts *o;
+	struct ir_engine *e;
+	struct ir_gallery g;
+	int images, recognised, worst;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: %s [-jDL] [-g gallery] [-d tiny|ssd] "
+	    "[-S size] [--tiny-landmarks]\n"
+	    "       [-t threshold] [-T threads] [-m maxpixels] "
+	    "[--min-score s] [file ...]\n"
+	    "       %s -w [-P] [-i idle] [-b batch] [-q url] [-s url] "
+	    "[-o url] [-T engines]\n"
+	    "          [--visibility s] [--max-receive n] [-g gallery]\n",
+	    ir_progname, ir_progname);
+	exit(IR_EXIT_USAGE);
+}
+
+static double
+num(const char *s, const char *what, double lo, double hi)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi))
+		ir_die(IR_EXIT_USAGE, "bad %s \"%s\" (want %g..%g)", what, s,
+		    lo, hi);
+	return v;
+}
+
+static int
+inum(const char *s, const char *what, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		ir_die(IR_EXIT_USAGE, "bad %s \"%s\" (want %ld..%ld)", what, s,
+		    lo, hi);
+	return (int)v;
+}
+
+static int
+exit_of(int status)
+{
+	return status == IR_ETEMP || status == IR_ETIMEDOUT ?
+	    IR_EXIT_TEMPFAIL : IR_EXIT_USAGE;
+}
+
+/* 75 > 2 > 1 > 0: a retry may fix what a permanent error would not. */
+static int
+rank(int code)
+{
+	return code == IR_EXIT_TEMPFAIL ? 3 : code;
+}
+
+static void
+worse(struct run *r, int code)
+{
+	if (rank(code) > rank(r->worst))
+		r->worst = code;
+}
+
+static void
+emit(struct run *r, const struct ir_result *res)
+{
+	char *line = r->o->json ? ir_result_json_line(res, r->o->flags) :
+	    ir_result_tsv(res);
+
+	printf("%s\n", line);
+	fflush(stdout);
+	free(line);
+}
+
+static void
+one(struct run *r, const char *path)
+{
+	static struct ir_face faces[IR_MAX_FACES];
+	struct ir_match match[IR_MAX_FACES];
+	struct ir_result res = { 0 };
+	struct ir_image img;
+	char err[IR_ERRMAX];
+	double t0;
+	int rc, n = 0, i;
+
+	r->images++;
+	res.name = path;
+	t0 = ir_now_ms();
+	rc = ir_image_load(path, r->o->max_pixels, &img, err);
+	t0 = ir_now_ms() - t0;
+	if (rc == IR_OK) {
+		rc = ir_engine_faces(r->e, &img, faces, IR_MAX_FACES, &n,
+		    &res.ms, err);
+		ir_image_free(&img);
+	}
+	res.ms.decode = t0;
+	if (rc != IR_OK) {
+		ir_warn("%s: %s", path, err);
+		res.error = err;
+		emit(r, &res);
+		worse(r, exit_of(rc));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		ir_gallery_match(&r->g, faces[i].desc, r->o->threshold,
+		    &match[i]);
+		if (match[i].person >= 0 &&
+		    strcmp(match[i].label, "unknown") != 0)
+			r->recognised++;
+	}
+	res.nfaces = n;
+	res.faces = faces;
+	res.match = match;
+	emit(r, &res);
+}
+
+static int
+classify(const struct opts *o, char **files, int nfiles)
+{
+	struct run r = { .o = o };
+	char err[IR_ERRMAX], def[4096];
+	const char *gpath = o->gallery ? o->gallery :
+	    ir_gallery_default(def, sizeof def);
+	int i, rc;
+
+	if ((rc = ir_gallery_load(gpath, &r.g, err)) != IR_OK)
+		ir_die(exit_of(rc), "cannot load gallery: %s", err);
+	if (r.g.n == 0)
+		ir_warn("gallery %s is empty: every face will be unknown",
+		    gpath);
+	if ((rc = ir_engine_open(&r.e, &o->eng, err)) != IR_OK)
+		ir_die(exit_of(rc), "cannot load the face models: %s", err);
+	if (nfiles > 0) {
+		for (i = 0; i < nfiles; i++)
+			one(&r, files[i]);
+	} else {
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t len;
+
+		while ((len = getline(&line, &cap, stdin)) > 0) {
+			while (len > 0 && (line[len - 1] == '\n' ||
+			    line[len - 1] == '\r'))
+				line[--len] = 0;
+			if (len > 0)
+				one(&r, line);
+		}
+		free(line);
+	}
+	ir_engine_close(r.e);
+	ir_gallery_free(&r.g);
+	if (r.worst == IR_EXIT_OK && r.images > 0 && r.recognised == 0)
+		r.worst = IR_EXIT_NO;
+	return r.worst;
+}
+
+/*
+ * -w: the app-tier worker (src/lib/worker.c; ir-classify(1), WORKER MODE).
+ * -T N means N engines of one thread each here. SIGTERM and SIGINT set
+ * wstop: the batch in hand is finished, nothing more is taken, exit 0.
+ */
+static volatile sig_atomic_t wstop;
+
+static void
+wstop_handler(int sig)
+{
+	wstop = 1;
+}
+
+static void
+wlog(void *arg, const char *line)
+{
+	fprintf(stderr, "%s: %s\n", ir_progname, line);
+}
+
+static int
+worker_mode(const struct opts *o, struct ir_worker_opts *w, const char *qf,
+    const char *sf, const char *of)
+{
+	struct sigaction sa = { .sa_handler = wstop_handler };
+	struct ir_worker_stats st = { 0 };
+	char err[IR_ERRMAX], def[4096];
+	char *q = ir_role_url(IR_ROLE_REQUESTS, qf);
+	char *in = ir_role_url(IR_ROLE_INPUT, sf);
+	char *out = ir_role_url(IR_ROLE_OUTPUT, of);
+	int rc;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);  /* no SA_RESTART: cut a long poll */
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	w->request_queue = q;
+	w->input_store = in;
+	w->output_store = out;
+	w->gallery = o->gallery ? o->gallery :
+	    ir_gallery_default(def, sizeof def);
+	w->threshold = o->threshold;
+	w->engine = o->eng;
+	w->threads = o->eng.threads > 0 ? o->eng.threads : 1;
+	w->engine.threads = 1;
+	w->stop = &wstop;
+	w->log = wlog;
+	rc = ir_worker_run(w, &st, err);
+	free(q);
+	free(in);
+	free(out);
+	if (rc != IR_OK)
+		ir_die(rc == IR_ETEMP || rc == IR_ETIMEDOUT ? IR_EXIT_TEMPFAIL :
+		    IR_EXIT_USAGE, "worker: %s", err);
+	ir_warn("worker done: %ld answered (%ld errors, %ld resent), "
+	    "%ld dropped", st.messages, st.errors, st.resent, st.dropped);
+	return IR_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "tiny-size", required_argument, NULL, 'S' },
+		{ "tiny-landmarks", no_argument, NULL, 1 },
+		{ "min-score", required_argument, NULL, 2 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "visibility", required_argument, NULL, 3 },
+		{ "max-receive", required_argument, NULL, 4 },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct opts o = { 0 };
+	struct ir_worker_opts w = { .batch = IR_QUEUE_MAX_BATCH,
+	    .idle_s = IR_WORKER_IDLE_DEFAULT };
+	const char *qf = NULL, *sf = NULL, *of = NULL;
+	int c, wmode = 0;
+
+	ir_setprog(argv[0]);
+	o.gallery = ir_getenv("IR_GALLERY", NULL);
+	o.threshold = IR_GALLERY_THRESHOLD;
+	o.eng.detector = IR_DET_TINY;
+	/* Letters w q r s o i P b belong to the worker mode (-w). */
+	while ((c = getopt_long(argc, argv, "g:jDLd:S:t:T:m:hwq:s:o:i:Pb:", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'g':
+			o.gallery = optarg;
+			break;
+		case 'j':
+			o.json = 1;
+			break;
+		case 'D':
+			o.json = 1;
+			o.flags |= IR_RESULT_DESCRIPTOR;
+			break;
+		case 'L':
+			o.json = 1;
+			o.flags |= IR_RESULT_LANDMARKS;
+			break;
+		case 'd':
+			if (strcmp(optarg, "tiny") == 0)
+				o.eng.detector = IR_DET_TINY;
+			else if (strcmp(optarg, "ssd") == 0)
+				o.eng.detector = IR_DET_SSD;
+			else
+				ir_die(IR_EXIT_USAGE, "bad detector \"%s\" "
+				    "(want tiny or ssd)", optarg);
+			break;
+		case 'S':
+			o.eng.tiny_size = inum(optarg, "tiny size", 32, 1024);
+			if (o.eng.tiny_size % 32)
+				ir_die(IR_EXIT_USAGE, "bad tiny size %s "
+				    "(want a multiple of 32)", optarg);
+			break;
+		case 1:
+			o.eng.tiny_landmarks = 1;
+			break;
+		case 2:
+			o.eng.min_score = num(optarg, "minimum score", 0.001,
+			    0.999);
+			break;
+		case 't':
+			o.threshold = num(optarg, "threshold", 1e-9, 1e9);
+			break;
+		case 'T':
+			o.eng.threads = inum(optarg, "thread count", 1, 256);
+			break;
+		case 'm':
+			o.max_pixels = (long)num(optarg, "pixel limit", 1,
+			    1e15);
+			break;
+		case 'w':
+			wmode = 1;
+			break;
+		case 'q':
+			qf = optarg;
+			break;
+		case 's':
+			sf = optarg;
+			break;
+		case 'o':
+			of = optarg;
+			break;
+		case 'i':
+			w.idle_s = num(optarg, "idle time", 0, 1e9);
+			break;
+		case 'P':
+			w.idle_s = -1;
+			break;
+		case 'b':
+			w.batch = inum(optarg, "batch size", 1,
+			    IR_QUEUE_MAX_BATCH);
+			break;
+		case 3:
+			w.visibility_s = inum(optarg, "visibility timeout", 1,
+			    IR_QUEUE_MAX_VISIBILITY);
+			break;
+		case 4:
+			w.max_receive = inum(optarg, "maximum receive count",
+			    1, 1000);
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (wmode) {
+		if (argc > 0)
+			usage();
+		return worker_mode(&o, &w, qf, sf, of);
+	}
+	return classify(&o, argv, argc);
+}

@@ -1,0 +1,668 @@
+/*
+ * cnn.c: the layer kernels of cnn.h: im2col / 1x1 convolutions on
+ * cblas_sgemm, Winograd F(2x2,3x3) and F(4x4,3x3) around our own GEMM,
+ * depthwise convolution, pooling, fused epilogues, and the run-time choice
+ * of the CPU variant (avx512 / avx2 / generic) of our own kernels.
+ *
+ * Invariants: forward functions never allocate and only write their out
+ * and ws arguments; the only global state is the variant table pointer
+ * (set once, or by ir_cnn_set_cpu) and relaxed statistics counters.
+ * Layouts are NHWC activations and HWIO weights, as cnn.h describes.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "cnn.h"
+#include "util.h"
+
+/* ---- the per-variant kernels ------------------------------------------ */
+
+/* Width of the packed weight panels of our GEMM (>= 2 * widest VW). */
+#define IR_PANEL 32
+
+#define KV(name) name##_generic
+#define VW 4
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+#include "cnn_kern.h"
+#pragma GCC pop_options
+#undef KV
+#undef VW
+
+#define KV(name) name##_avx2
+#define VW 8
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#pragma GCC optimize("O3")
+#include "cnn_kern.h"
+#pragma GCC pop_options
+#undef KV
+#undef VW
+
+#define KV(name) name##_avx512
+#define VW 16
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#pragma GCC optimize("O3")
+#include "cnn_kern.h"
+#pragma GCC pop_options
+#undef KV
+#undef VW
+
+struct variant {
+	const char *name;
+	void (*epilogue)(float *, size_t, int, const float *, const float *,
+	    const float *, int);
+	void (*dwconv)(const struct ir_dwconv *, const float *, int, int, int,
+	    float *);
+	void (*gemm)(int, int, int, const float *, int, const float *,
+	    float *, int, const float *, const float *, const float *, int,
+	    int);
+	void (*wino_in)(int, const float *, int, int, int, int, int, int, int,
+	    float *);
+	void (*wino_out)(int, const float *, int, int, int, int, int, int, int,
+	    const float *, const float *, const float *, int, float *);
+};
+
+#define VARIANT(s) { #s, epilogue_##s, dwconv_##s, gemm_##s, wino_in_##s, \
+	wino_out_##s }
+static const struct variant variants[] = {
+	VARIANT(avx512), VARIANT(avx2), VARIANT(generic),
+};
+#define NVARIANT (int)(sizeof(variants) / sizeof(variants[0]))
+
+/* The portable loops below (pools, means) vectorise at O3. */
+#pragma GCC optimize("O3")
+
+static const struct variant *cur;
+static int blas_threads = 1;
+static unsigned long st_conv[IR_CONV_NALGO], st_dw;
+
+int
+ir_cnn_cpu_has(const char *name)
+{
+	__builtin_cpu_init();
+	if (strcmp(name, "generic") == 0)
+		return 1;
+	if (strcmp(name, "avx2") == 0)
+		return __builtin_cpu_supports("avx2") &&
+		    __builtin_cpu_supports("fma");
+	if (strcmp(name, "avx512") == 0)
+		return __builtin_cpu_supports("avx512f") &&
+		    __builtin_cpu_supports("avx512vl") &&
+		    __builtin_cpu_supports("avx512dq") &&
+		    __builtin_cpu_supports("avx512bw") &&
+		    __builtin_cpu_supports("fma");
+	return 0;
+}
+
+static const struct variant *
+variant(void)
+{
+	const struct variant *v = __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
+	if (v)
+		return v;
+	const char *want = getenv("IR_CPU");
+	v = NULL;
+	for (int i = 0; i < NVARIANT && want && *want; i++)
+		if (strcmp(variants[i].name, want) == 0 &&
+		    ir_cnn_cpu_has(want))
+			v = &variants[i];
+	for (int i = 0; i < NVARIANT && !v; i++)
+		if (ir_cnn_cpu_has(variants[i].name))
+			v = &variants[i];
+	__atomic_store_n(&cur, v, __ATOMIC_RELEASE);
+	return v;
+}
+
+const char *
+ir_cnn_cpu(void)
+{
+	return variant()->name;
+}
+
+int
+ir_cnn_set_cpu(const char *name, char *err)
+{
+	for (int i = 0; i < NVARIANT; i++) {
+		if (strcmp(variants[i].name, name) != 0)
+			continue;
+		if (!ir_cnn_cpu_has(name))
+			return ir_err(err, IR_EINVAL,
+			    "cpu variant %s: not supported by this CPU", name);
+		__atomic_store_n(&cur, &variants[i], __ATOMIC_RELEASE);
+		return IR_OK;
+	}
+	return ir_err(err, IR_EINVAL,
+	    "cpu variant %s: unknown (avx512, avx2 or generic)", name);
+}
+
+int
+ir_cnn_set_threads(int n)
+{
+	int old = blas_threads;
+	if (n < 1)
+		n = 1;
+	blas_threads = n;
+	openblas_set_num_threads(n);
+	return old;
+}
+
+int
+ir_cnn_threads(void)
+{
+	return blas_threads;
+}
+
+static void
+count(unsigned long *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+void
+ir_cnn_stats(struct ir_cnn_stats *s)
+{
+	for (int i = 0; i < IR_CONV_NALGO; i++)
+		s->conv[i] = __atomic_load_n(&st_conv[i], __ATOMIC_RELAXED);
+	s->dw = __atomic_load_n(&st_dw, __ATOMIC_RELAXED);
+}
+
+void
+ir_cnn_describe(char *buf, size_t len)
+{
+	struct ir_cnn_stats s;
+	ir_cnn_stats(&s);
+	snprintf(buf, len, "kernels=%s blas=%s blas_threads=%d "
+	    "conv_im2col_blas=%lu conv_im2col_own=%lu conv_gemm1x1_blas=%lu "
+	    "conv_winograd=%lu dwconv=%lu",
+	    ir_cnn_cpu(), openblas_get_corename(), blas_threads,
+	    s.conv[IR_CONV_IM2COL], s.conv[IR_CONV_IM2COL_OWN],
+	    s.conv[IR_CONV_GEMM1X1], s.conv[IR_CONV_WINO], s.dw);
+}
+
+/* ---- shapes ------------------------------------------------------------ */
+
+int
+ir_cnn_outsize(int in, int k, int stride, int pad)
+{
+	if (pad == IR_PAD_SAME)
+		return (in + stride - 1) / stride;
+	if (in < k)
+		return 0;
+	return (in - k + stride) / stride;
+}
+
+int
+ir_cnn_padbefore(int in, int k, int stride, int pad)
+{
+	if (pad != IR_PAD_SAME)
+		return 0;
+	int out = (in + stride - 1) / stride;
+	int total = (out - 1) * stride + k - in;
+	return total > 0 ? total / 2 : 0;
+}
+
+void
+ir_conv_outsize(const struct ir_conv *c, int h, int w, int *oh, int *ow)
+{
+	*oh = ir_cnn_outsize(h, c->kh, c->stride, c->pad);
+	*ow = ir_cnn_outsize(w, c->kw, c->stride, c->pad);
+}
+
+/* ---- convolution ------------------------------------------------------- */
+
+/* Largest im2col chunk, in floats (rows * K); bounds the workspace. */
+#define IM2COL_MAX (1u << 20)
+
+/* Chunk for our own GEMM: about 256 KB of A, a multiple of 6 rows. */
+#define OWN_MAX (1u << 16)
+
+static int
+im2col_rows(const struct ir_conv *c, size_t M)
+{
+	size_t K = (size_t)c->kh * c->kw * c->cin;
+	size_t r;
+	if (c->algo == IR_CONV_IM2COL_OWN) {
+		r = OWN_MAX / K;
+		r = r < 24 ? 24 : r - r % 6;
+	} else {
+		r = IM2COL_MAX / K;
+		r = r < 16 ? 16 : r;
+	}
+	return (int)(r < M ? r : M);
+}
+
+/* Winograd tiles per block: V and M blocks around 2 MB together. */
+static int
+wino_block(const struct ir_conv *c, int ntiles)
+{
+	int a = c->wm + 2;
+	size_t per = (size_t)a * a * (c->cin + c->cout) * sizeof(float);
+	size_t tb = ((size_t)2 << 20) / per;
+	if (tb < 6)
+		tb = 6;
+	tb -= tb % 6;
+	return (int)(tb < (size_t)ntiles ? tb : (size_t)ntiles);
+}
+
+/* U[e][ci][co] = (G g G^T)[e] for each ci, co (double, then float). */
+static void
+wino_weights(int m, const float *w, int cin, int cout, float *U)
+{
+	static const double G4[6][3] = {
+		{ 1.0 / 4, 0, 0 },
+		{ -1.0 / 6, -1.0 / 6, -1.0 / 6 },
+		{ -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+		{ 1.0 / 24, 1.0 / 12, 1.0 / 6 },
+		{ 1.0 / 24, -1.0 / 12, 1.0 / 6 },
+		{ 0, 0, 1 },
+	};
+	static const double G2[4][3] = {
+		{ 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 },
+	};
+	int a = m + 2;
+	const double *G = m == 4 ? &G4[0][0] : &G2[0][0];
+
+	for (int ci = 0; ci < cin; ci++) {
+		for (int co = 0; co < cout; co++) {
+			double g[3][3], t[6][3];
+			for (int ky = 0; ky < 3; ky++)
+				for (int kx = 0; kx < 3; kx++)
+					g[ky][kx] = w[((size_t)(ky * 3 + kx) *
+					    cin + ci) * cout + co];
+			for (int i = 0; i < a; i++)
+				for (int j = 0; j < 3; j++)
+					t[i][j] = G[i * 3] * g[0][j] +
+					    G[i * 3 + 1] * g[1][j] +
+					    G[i * 3 + 2] * g[2][j];
+			for (int i = 0; i < a; i++)
+				for (int j = 0; j < a; j++) {
+					double v = t[i][0] * G[j * 3] +
+					    t[i][1] * G[j * 3 + 1] +
+					    t[i][2] * G[j * 3 + 2];
+					U[((size_t)(i * a + j) * cin + ci) *
+					    cout + co] = (float)v;
+				}
+		}
+	}
+}
+
+/* B[K][N] (row-major) -> panels of IR_PANEL columns, each K x IR_PANEL. */
+static void
+pack_panels(const float *B, int K, int N, float *P)
+{
+	for (int p = 0; p < N / IR_PANEL; p++)
+		for (int k = 0; k < K; k++)
+			memcpy(P + ((size_t)p * K + k) * IR_PANEL,
+			    B + (size_t)k * N + (size_t)p * IR_PANEL,
+			    IR_PANEL * sizeof(float));
+}
+
+int
+ir_conv_prepare(struct ir_conv *c, char *err)
+{
+	if (c->kh < 1 || c->kw < 1 || c->cin < 1 || c->cout < 1 ||
+	    c->stride < 1 || !c->w ||
+	    (c->pad != IR_PAD_SAME && c->pad != IR_PAD_VALID) ||
+	    c->act < IR_ACT_NONE || c->act > IR_ACT_LEAKY)
+		return ir_err(err, IR_EINVAL,
+		    "conv %dx%d %d->%d stride %d: invalid layer", c->kh,
+		    c->kw, c->cin, c->cout, c->stride);
+	ir_conv_release(c);
+	const char *env = getenv("IR_WINOGRAD");
+	int wok = !(env && strcmp(env, "0") == 0);
+	if (wok && c->wino >= 0 && c->kh == 3 && c->kw == 3 &&
+	    c->stride == 1 && c->pad == IR_PAD_SAME && c->cin % 16 == 0 &&
+	    c->cout % 32 == 0) {
+		c->wm = c->wino == 2 ? 2 : 4;
+		int a = c->wm + 2;
+		size_t es = (size_t)c->cin * c->cout;
+		float *u = ir_xaligned(a * a * es * sizeof(float));
+		c->wt = ir_xaligned(a * a * es * sizeof(float));
+		wino_weights(c->wm, c->w, c->cin, c->cout, u);
+		for (int e = 0; e < a * a; e++)
+			pack_panels(u + e * es, c->cin, c->cout,
+			    c->wt + e * es);
+		free(u);
+		c->algo = IR_CONV_WINO;
+	} else if (c->kh == 1 && c->kw == 1 && c->stride == 1) {
+		c->algo = IR_CONV_GEMM1X1;
+	} else if (c->cout % 32 == 0 &&
+	    !((env = getenv("IR_OWN_GEMM")) && strcmp(env, "0") == 0)) {
+		int K = c->kh * c->kw * c->cin;
+		c->wt = ir_xaligned((size_t)K * c->cout * sizeof(float));
+		pack_panels(c->w, K, c->cout, c->wt);
+		c->algo = IR_CONV_IM2COL_OWN;
+	} else {
+		c->algo = IR_CONV_IM2COL;
+	}
+	return IR_OK;
+}
+
+void
+ir_conv_release(struct ir_conv *c)
+{
+	free(c->wt);
+	c->wt = NULL;
+	c->algo = IR_CONV_IM2COL;
+	c->wm = 0;
+}
+
+static int
+effective_algo(const struct ir_conv *c)
+{
+	if (c->algo == IR_CONV_WINO && c->wt)
+		return IR_CONV_WINO;
+	if (c->algo == IR_CONV_IM2COL_OWN && c->wt)
+		return IR_CONV_IM2COL_OWN;
+	if (c->kh == 1 && c->kw == 1 && c->stride == 1)
+		return IR_CONV_GEMM1X1;
+	return IR_CONV_IM2COL;
+}
+
+size_t
+ir_conv_workspace(const struct ir_conv *c, int n, int h, int w)
+{
+	int oh, ow;
+	ir_conv_outsize(c, h, w, &oh, &ow);
+	size_t M = (size_t)n * oh * ow;
+	switch (effective_algo(c)) {
+	case IR_CONV_WINO: {
+		int th = (oh + c->wm - 1) / c->wm, tw = (ow + c->wm - 1) / c->wm;
+		int tb = wino_block(c, n * th * tw);
+		int a = c->wm + 2;
+		return (size_t)a * a * tb * (c->cin + c->cout) + 16;
+	}
+	case IR_CONV_GEMM1X1:
+		return 0;
+	default:
+		if (M == 0)
+			return 0;
+		return (size_t)im2col_rows(c, M) * c->kh * c->kw * c->cin;
+	}
+}
+
+/* Rows r0..r0+nr-1 of the im2col matrix (columns ky, kx, ci). */
+static void
+im2col(const struct ir_conv *c, const float *in, int h, int w, int oh,
+    int ow, size_t r0, int nr, float *A)
+{
+	int cin = c->cin, kh = c->kh, kw = c->kw, s = c->stride;
+	int pt = ir_cnn_padbefore(h, kh, s, c->pad);
+	int pl = ir_cnn_padbefore(w, kw, s, c->pad);
+	size_t K = (size_t)kh * kw * cin;
+
+	for (int r = 0; r < nr; r++) {
+		size_t row = r0 + r;
+		int img = (int)(row / ((size_t)oh * ow));
+		int rem = (int)(row % ((size_t)oh * ow));
+		int iy0 = (rem / ow) * s - pt, ix0 = (rem % ow) * s - pl;
+		const float *base = in + (size_t)img * h * w * cin;
+		float *a = A + (size_t)r * K;
+		for (int ky = 0; ky < kh; ky++) {
+			int iy = iy0 + ky;
+			float *dst = a + (size_t)ky * kw * cin;
+			if (iy < 0 || iy >= h) {
+				memset(dst, 0, (size_t)kw * cin * sizeof(float));
+				continue;
+			}
+			const float *src = base + (size_t)iy * w * cin;
+			if (ix0 >= 0 && ix0 + kw <= w) {
+				memcpy(dst, src + (size_t)ix0 * cin,
+				    (size_t)kw * cin * sizeof(float));
+				continue;
+			}
+			for (int kx = 0; kx < kw; kx++) {
+				int ix = ix0 + kx;
+				if (ix < 0 || ix >= w)
+					memset(dst + kx * cin, 0,
+					    cin * sizeof(float));
+				else
+					memcpy(dst + kx * cin,
+					    src + (size_t)ix * cin,
+					    cin * sizeof(float));
+			}
+		}
+	}
+}
+
+static void
+conv_wino(const struct ir_conv *c, const float *in, int n, int h, int w,
+    float *out, const float *res, float *ws)
+{
+	const struct variant *v = variant();
+	int m = c->wm, a = m + 2, ne = a * a;
+	int th = (h + m - 1) / m, tw = (w + m - 1) / m;
+	int T = n * th * tw;
+	int tb = wino_block(c, T);
+	/* 64-byte align the two blocks */
+	float *V = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+	float *Mt = V + (size_t)ne * tb * c->cin;
+
+	for (int t0 = 0; t0 < T; t0 += tb) {
+		int nt = T - t0 < tb ? T - t0 : tb;
+		v->wino_in(m, in, h, w, c->cin, th, tw, t0, nt, V);
+		for (int e = 0; e < ne; e++)
+			v->gemm(nt, c->cout, c->cin, V + (size_t)e * nt * c->cin,
+			    c->cin, c->wt + (size_t)e * c->cin * c->cout,
+			    Mt + (size_t)e * nt * c->cout, c->cout,
+			    NULL, NULL, NULL, 0, IR_ACT_NONE);
+		v->wino_out(m, Mt, h, w, c->cout, th, tw, t0, nt, c->scale,
+		    c->bias, res, c->act, out);
+	}
+}
+
+void
+ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
+    int w, float *out, const float *res, float *ws)
+{
+	const struct variant *v = variant();
+	int oh, ow;
+	ir_conv_outsize(c, h, w, &oh, &ow);
+	size_t M = (size_t)n * oh * ow;
+	int algo = effective_algo(c);
+	if (M == 0)
+		return;
+	count(&st_conv[algo]);
+
+	if (algo == IR_CONV_WINO) {
+		conv_wino(c, in, n, h, w, out, res, ws);
+		return;
+	}
+	/* BLAS paths: an in-place residual (res == out, no scale) is added
+	 * by the GEMM itself with beta = 1 */
+	float beta = 0.0f;
+	if (res == out && res && !c->scale && algo != IR_CONV_IM2COL_OWN) {
+		beta = 1.0f;
+		res = NULL;
+	}
+	if (algo == IR_CONV_GEMM1X1) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M,
+		    c->cout, c->cin, 1.0f, in, c->cin, c->w, c->cout, beta,
+		    out, c->cout);
+		if (c->scale || c->bias || res || c->act)
+			v->epilogue(out, M, c->cout, c->scale, c->bias, res,
+			    c->act);
+		return;
+	}
+	int K = c->kh * c->kw * c->cin;
+	int rows = im2col_rows(c, M);
+	for (size_t r0 = 0; r0 < M; r0 += rows) {
+		int nr = M - r0 < (size_t)rows ? (int)(M - r0) : rows;
+		im2col(c, in, h, w, oh, ow, r0, nr, ws);
+		float *o = out + r0 * c->cout;
+		if (algo == IR_CONV_IM2COL_OWN) {
+			v->gemm(nr, c->cout, K, ws, K, c->wt, o,
+			    c->cout, c->scale, c->bias,
+			    res ? res + r0 * c->cout : NULL, c->cout, c->act);
+			continue;
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+		    nr, c->cout, K, 1.0f, ws, K, c->w, c->cout, beta,
+		    o, c->cout);
+		if (c->scale || c->bias || res || c->act)
+			v->epilogue(o, nr, c->cout, c->scale, c->bias,
+			    res ? res + r0 * c->cout : NULL, c->act);
+	}
+}
+
+/* ---- the other layers -------------------------------------------------- */
+
+void
+ir_dwconv_forward(const struct ir_dwconv *d, const float *in, int n, int h,
+    int w, float *out)
+{
+	count(&st_dw);
+	variant()->dwconv(d, in, n, h, w, out);
+}
+
+void
+ir_sepconv_forward(const struct ir_dwconv *d, const struct ir_conv *pw,
+    const float *in, int n, int h, int w, float *tmp, float *out, float *ws)
+{
+	int oh = ir_cnn_outsize(h, d->k, d->stride, d->pad);
+	int ow = ir_cnn_outsize(w, d->k, d->stride, d->pad);
+	ir_dwconv_forward(d, in, n, h, w, tmp);
+	ir_conv_forward(pw, tmp, n, oh, ow, out, NULL, ws);
+}
+
+void
+ir_maxpool(const float *in, int n, int h, int w, int c, int k, int stride,
+    int pad, float *out)
+{
+	int oh = ir_cnn_outsize(h, k, stride, pad);
+	int ow = ir_cnn_outsize(w, k, stride, pad);
+	int pt = ir_cnn_padbefore(h, k, stride, pad);
+	int pl = ir_cnn_padbefore(w, k, stride, pad);
+
+	for (int b = 0; b < n; b++) {
+		const float *img = in + (size_t)b * h * w * c;
+		for (int oy = 0; oy < oh; oy++) {
+			int y0 = oy * stride - pt, y1 = y0 + k;
+			if (y0 < 0)
+				y0 = 0;
+			if (y1 > h)
+				y1 = h;
+			for (int ox = 0; ox < ow; ox++) {
+				int x0 = ox * stride - pl, x1 = x0 + k;
+				if (x0 < 0)
+					x0 = 0;
+				if (x1 > w)
+					x1 = w;
+				float *restrict o = out +
+				    (((size_t)b * oh + oy) * ow + ox) * c;
+				for (int i = 0; i < c; i++)
+					o[i] = -INFINITY;
+				for (int y = y0; y < y1; y++)
+					for (int x = x0; x < x1; x++) {
+						const float *restrict p = img +
+						    ((size_t)y * w + x) * c;
+						for (int i = 0; i < c; i++)
+							o[i] = p[i] > o[i] ?
+							    p[i] : o[i];
+					}
+			}
+		}
+	}
+}
+
+void
+ir_avgpool(const float *in, int n, int h, int w, int c, int k, int stride,
+    float *out)
+{
+	int oh = ir_cnn_outsize(h, k, stride, IR_PAD_VALID);
+	int ow = ir_cnn_outsize(w, k, stride, IR_PAD_VALID);
+	float inv = 1.0f / (float)(k * k);
+
+	for (int b = 0; b < n; b++) {
+		const float *img = in + (size_t)b * h * w * c;
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				float *restrict o = out +
+				    (((size_t)b * oh + oy) * ow + ox) * c;
+				for (int i = 0; i < c; i++)
+					o[i] = 0.0f;
+				for (int y = oy * stride; y < oy * stride + k; y++)
+					for (int x = ox * stride;
+					    x < ox * stride + k; x++) {
+						const float *restrict p = img +
+						    ((size_t)y * w + x) * c;
+						for (int i = 0; i < c; i++)
+							o[i] += p[i];
+					}
+				for (int i = 0; i < c; i++)
+					o[i] *= inv;
+			}
+	}
+}
+
+void
+ir_global_mean(const float *in, int n, int h, int w, int c, float *out)
+{
+	size_t np = (size_t)h * w;
+	for (int b = 0; b < n; b++) {
+		float *restrict o = out + (size_t)b * c;
+		const float *img = in + (size_t)b * np * c;
+		for (int i = 0; i < c; i++)
+			o[i] = 0.0f;
+		for (size_t p = 0; p < np; p++)
+			for (int i = 0; i < c; i++)
+				o[i] += img[p * c + i];
+		for (int i = 0; i < c; i++)
+			o[i] /= (float)np;
+	}
+}
+
+void
+ir_add(float *y, const float *a, const float *b, size_t count, int act)
+{
+	for (size_t i = 0; i < count; i++)
+		y[i] = a[i] + b[i];
+	if (act)
+		variant()->epilogue(y, count, 1, NULL, NULL, NULL, act);
+}
+
+void
+ir_affine(float *x, size_t npix, int c, const float *scale,
+    const float *bias, int act)
+{
+	variant()->epilogue(x, npix, c, scale, bias, NULL, act);
+}
+
+void
+ir_fc(const float *in, int n, int cin, int cout, const float *w,
+    const float *bias, float *out)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, cin,
+	    1.0f, in, cin, w, cout, 0.0f, out, cout);
+	if (bias)
+		variant()->epilogue(out, n, cout, NULL, bias, NULL,
+		    IR_ACT_NONE);
+}
+
+void
+ir_cnn_fold_scale(float *w, float *b, int K, int cout, const float *s,
+    const float *t)
+{
+	for (int k = 0; k < K; k++)
+		for (int co = 0; co < cout; co++)
+			w[(size_t)k * cout + co] *= s[co];
+	for (int co = 0; co < cout; co++)
+		b[co] = b[co] * s[co] + (t ? t[co] : 0.0f);
+}
+
+void
+ir_cnn_bn_affine(const float *gamma, const float *beta, const float *mean,
+    const float *var, float eps, int c, float *scale, float *bias)
+{
+	for (int i = 0; i < c; i++) {
+		scale[i] = gamma[i] / sqrtf(var[i] + eps);
+		bias[i] = beta[i] - mean[i] * scale[i];
+	}
+}

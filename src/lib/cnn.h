@@ -1,0 +1,209 @@
+/*
+ * cnn.h: the CNN layer kernels every network of ir is built from.
+ *
+ * HOW TO USE (for whoever writes a network on top of this):
+ *
+ *  Layout. Activations are float32 NHWC: element (img, y, x, c) of an
+ *  n x h x w x c tensor is at ((img*h + y)*w + x)*c + c. A batch of n images
+ *  goes through every kernel in one call (for convolutions: one GEMM with
+ *  M = n*oh*ow rows). Weights are used exactly as face-api stores them:
+ *  conv filters HWIO [kh][kw][cin][cout] (this is the K x N row-major B
+ *  matrix of the GEMM, K = kh*kw*cin), depthwise [kh][kw][c] (multiplier 1),
+ *  fully connected [cin][cout] (y = x * W).
+ *
+ *  Padding. IR_PAD_SAME / IR_PAD_VALID follow TensorFlow (MODEL-SPEC 2.3):
+ *  same: out = ceil(in/s), pad_total = max(0, (out-1)*s + k - in), before =
+ *  pad_total/2, after = the rest (so 3x3 stride 2 on an even input pads 0
+ *  before and 1 after); valid: out = ceil((in-k+1)/s). ir_cnn_outsize()
+ *  and ir_cnn_padbefore() give these numbers. Padded cells count as 0 in
+ *  convolutions and are ignored (as -inf) in max pooling.
+ *
+ *  Epilogue. Convolutions and depthwise convolutions finish every output
+ *  value v (the raw sum over the window) with
+ *        y = act(v * scale[co] + bias[co] (+ res[same index]))
+ *  where scale == NULL means 1, bias == NULL means 0, res == NULL means no
+ *  residual. A plain conv + bias is scale = NULL, bias = b. A conv followed
+ *  by a per-channel affine (dlib scale layer, folded batch norm) can either
+ *  be folded into the weights at load (ir_cnn_fold_scale) or passed as
+ *  scale/bias. Unfolded batch norm (SSD depthwise) becomes scale/bias with
+ *  ir_cnn_bn_affine(). Activations: IR_ACT_NONE, IR_ACT_RELU, IR_ACT_RELU6
+ *  (min(max(x,0),6)) and IR_ACT_LEAKY (face-api's 0.1 leaky ReLU computed
+ *  as m = 0.1f*x; y = relu(x - m) + m, MODEL-SPEC 2.4).
+ *
+ *  Separable conv (landmark/tiny/xception nets): ir_dwconv_forward() with
+ *  scale = bias = NULL and IR_ACT_NONE, then a 1x1 ir_conv with the bias
+ *  and the activation (or use ir_sepconv_forward(), which does exactly that).
+ *
+ *  Memory. Nothing here allocates during forward passes. At load:
+ *   1. fill the public fields of struct ir_conv, call ir_conv_prepare()
+ *      once (it picks the algorithm and may pre-transform the weights into
+ *      memory owned by the struct; ir_conv_release() frees it);
+ *   2. size one arena: for each layer, ir_conv_workspace(c, n, h, w) gives
+ *      the scratch floats that layer needs for a batch of n; take the max
+ *      over layers, plus your activation buffers; allocate once
+ *      (ir_xaligned, 64-byte aligned);
+ *   3. per image/batch, pass in/out/workspace pointers into the arena. in,
+ *      out, res and ws must not overlap, except where a function says so.
+ *
+ *  Threads. ir_cnn_set_threads(n) sets the BLAS thread count
+ *  (openblas_set_num_threads; OPENBLAS_* environment variables are never
+ *  set or overridden by ir). The kernels themselves are single-threaded and
+ *  reentrant: several threads may run forward passes at the same time with
+ *  their own workspaces (for that, set BLAS threads to 1: parallelism
+ *  across images beats threads inside small GEMMs).
+ *
+ *  CPU dispatch. ir's own kernels (depthwise, Winograd transforms and
+ *  GEMMs, epilogues) exist as "avx512", "avx2" and "generic" variants,
+ *  chosen at first use from the CPU (__builtin_cpu_supports) or forced by
+ *  the environment variable IR_CPU=avx512|avx2|generic (a variant the CPU
+ *  lacks falls back to the best one it has). ir_cnn_cpu() names the one in
+ *  use; ir_cnn_set_cpu() switches (tests use it to check every variant).
+ *  All variants agree with the naive reference (tests/unit/cnn.c) to float
+ *  rounding.
+ */
+#ifndef IR_CNN_H
+#define IR_CNN_H
+
+#include <stddef.h>
+
+enum ir_act { IR_ACT_NONE = 0, IR_ACT_RELU = 1, IR_ACT_RELU6 = 2,
+	IR_ACT_LEAKY = 3 };
+enum ir_pad { IR_PAD_VALID = 0, IR_PAD_SAME = 1 };
+
+/* Algorithms ir_conv_prepare() may pick (reported by ir_cnn_stats). */
+enum ir_conv_algo {
+	IR_CONV_IM2COL = 0,  /* im2col + cblas_sgemm */
+	IR_CONV_GEMM1X1 = 1, /* 1x1 stride 1: the input is the A matrix */
+	IR_CONV_WINO = 2,    /* Winograd F(mxm,3x3) around our own GEMMs */
+	IR_CONV_IM2COL_OWN = 3, /* im2col in small chunks + our own GEMM */
+	IR_CONV_NALGO = 4
+};
+
+/* Output size of a kh x ... window of stride s over `in` cells. */
+int ir_cnn_outsize(int in, int k, int stride, int pad);
+/* Cells of padding before the first input cell (TF rule above). */
+int ir_cnn_padbefore(int in, int k, int stride, int pad);
+
+/* A regular 2-D convolution layer (any kh x kw, stride, padding). */
+struct ir_conv {
+	/* public: fill these, then call ir_conv_prepare() */
+	int kh, kw, cin, cout;
+	int stride;            /* same in both directions, >= 1 */
+	int pad;               /* enum ir_pad */
+	int act;               /* enum ir_act */
+	const float *w;        /* HWIO [kh][kw][cin][cout]; not copied */
+	const float *scale;    /* [cout] or NULL; not copied */
+	const float *bias;     /* [cout] or NULL; not copied */
+	int wino;              /* Winograd tile: 0 auto, 2 = F(2x2,3x3),
+				  4 = F(4x4,3x3), -1 never */
+	/* private: set by ir_conv_prepare() */
+	int algo;              /* enum ir_conv_algo */
+	int wm;                /* Winograd output tile m (2 or 4) */
+	float *wt;             /* transformed weights (Winograd), owned */
+};
+
+/*
+ * Validates the fields and picks the algorithm: Winograd for 3x3 stride-1
+ * `same` convolutions with cout a multiple of 32 and cin % 16 == 0 (tile
+ * from c->wino; auto = F(4x4,3x3); the environment IR_WINOGRAD=0 turns it
+ * off), a plain BLAS GEMM for 1x1 stride 1, otherwise im2col: in small
+ * cache-sized chunks through our own GEMM with the epilogue fused when
+ * cout is a multiple of 32 (IR_OWN_GEMM=0 turns that off), else through
+ * cblas_sgemm. May allocate c->wt (weights must stay valid until
+ * ir_conv_release). Returns 0, or IR_EINVAL with a reason in err (64+
+ * bytes) for impossible shapes. A conv that was never prepared still runs,
+ * through im2col.
+ */
+int ir_conv_prepare(struct ir_conv *c, char *err);
+/* Frees what ir_conv_prepare allocated; the struct may be prepared again. */
+void ir_conv_release(struct ir_conv *c);
+
+/* Output size of c on an h x w input. */
+void ir_conv_outsize(const struct ir_conv *c, int h, int w, int *oh, int *ow);
+/* Scratch floats ir_conv_forward needs for a batch of n h x w inputs. */
+size_t ir_conv_workspace(const struct ir_conv *c, int n, int h, int w);
+
+/*
+ * out[n][oh][ow][cout] = act(conv(in) * scale + bias + res). in is
+ * n x h x w x cin. res (NULL or an n x oh x ow x cout tensor) may equal
+ * out (in-place residual add), except when scale != NULL and cout is not a
+ * multiple of 32 or the conv is 1x1 stride 1 (BLAS paths): then pass a
+ * separate res. ws: ir_conv_workspace() floats.
+ */
+void ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
+    int w, float *out, const float *res, float *ws);
+
+/* A depthwise convolution, channel multiplier 1. */
+struct ir_dwconv {
+	int k;                 /* kernel k x k (3 is the fast path) */
+	int c;                 /* channels */
+	int stride, pad, act;
+	const float *w;        /* [k][k][c] */
+	const float *scale;    /* [c] or NULL */
+	const float *bias;     /* [c] or NULL */
+};
+
+/* out[n][oh][ow][c] = act(dwconv(in) * scale + bias). No workspace. */
+void ir_dwconv_forward(const struct ir_dwconv *d, const float *in, int n,
+    int h, int w, float *out);
+
+/*
+ * Separable conv: depthwise d (its scale/bias/act applied if set) into tmp
+ * (n x oh x ow x d->c floats), then the 1x1 conv pw (stride 1) into out.
+ * ws: ir_conv_workspace(pw, n, oh, ow) floats (0 for a prepared 1x1).
+ */
+void ir_sepconv_forward(const struct ir_dwconv *d, const struct ir_conv *pw,
+    const float *in, int n, int h, int w, float *tmp, float *out, float *ws);
+
+/* Max pool k x k, stride s, `same` (padding ignored) or `valid`. */
+void ir_maxpool(const float *in, int n, int h, int w, int c, int k,
+    int stride, int pad, float *out);
+/* Average pool k x k, stride s, `valid` only (the models use no other). */
+void ir_avgpool(const float *in, int n, int h, int w, int c, int k,
+    int stride, float *out);
+/* out[n][c] = mean over the h*w positions of each image. */
+void ir_global_mean(const float *in, int n, int h, int w, int c, float *out);
+/* y[i] = act(a[i] + b[i]) for i < count; y may alias a or b. */
+void ir_add(float *y, const float *a, const float *b, size_t count, int act);
+/* x[p][c] = act(x[p][c] * scale[c] + bias[c]) in place, p < npix. */
+void ir_affine(float *x, size_t npix, int c, const float *scale,
+    const float *bias, int act);
+/* out[n][cout] = in[n][cin] * w[cin][cout] (+ bias), one sgemm. */
+void ir_fc(const float *in, int n, int cin, int cout, const float *w,
+    const float *bias, float *out);
+
+/*
+ * Folding at load (on your own copies of the weights).
+ * ir_cnn_fold_scale: w[k][co] *= s[co] for k < K (K = kh*kw*cin) and
+ * b[co] = b[co]*s[co] + t[co]; b holds cout floats (the conv bias, or
+ * zeros), updated in place. ir_cnn_bn_affine: scale = gamma /
+ * sqrt(var + eps), bias = beta - mean * scale (for IR_ACT after an
+ * unfolded batch norm: pass them as the kernel's scale/bias).
+ */
+void ir_cnn_fold_scale(float *w, float *b, int K, int cout, const float *s,
+    const float *t);
+void ir_cnn_bn_affine(const float *gamma, const float *beta,
+    const float *mean, const float *var, float eps, int c, float *scale,
+    float *bias);
+
+/* BLAS threads (>= 1); returns the previous value. */
+int ir_cnn_set_threads(int n);
+int ir_cnn_threads(void);
+
+/* The kernel variant in use: "avx512", "avx2" or "generic". */
+const char *ir_cnn_cpu(void);
+/* Forces a variant; IR_EINVAL if unknown or this CPU lacks it. */
+int ir_cnn_set_cpu(const char *name, char *err);
+/* 1 if this CPU can run variant `name`. */
+int ir_cnn_cpu_has(const char *name);
+
+/* What ran, for benchmarks: calls per conv algorithm since the start. */
+struct ir_cnn_stats {
+	unsigned long conv[IR_CONV_NALGO];
+	unsigned long dw;
+};
+void ir_cnn_stats(struct ir_cnn_stats *s);
+/* A one-line description: variant, BLAS core name, algorithm counts. */
+void ir_cnn_describe(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * landmarks.c: face-api's FaceLandmark68Net and FaceLandmark68TinyNet
+ * (MODEL-SPEC.md section 6): 68 points from a 112x112 face crop.
+ *
+ * Both are stacks of dense blocks: o1 = relu(conv0(x)) (a plain 3x3/2 conv
+ * in the first block, a stride-2 separable conv in the others), then
+ * o2 = sep(o1), i3 = relu(o1 + o2), o3 = sep(i3), i4 = relu(o1 + (o2 + o3))
+ * [tiny net: block output], o4 = sep(i4), out = relu(o1 + (o2 + (o3 + o4))).
+ * The full net has 4 blocks (56, 28, 14, 7 cells; 32..256 channels), the
+ * tiny one 3 blocks of 3 (56, 28, 14; 32..128); then a valid average pool
+ * over the whole map and a fully connected layer to 136 outputs
+ * (x0, y0, ..., x67, y67 as fractions of the 112 input).
+ *
+ * Invariants: the net only points into its model's tensors; faces go
+ * through in batches (one GEMM per layer for the whole batch) inside the
+ * caller's scratch (ir_lmnet_scratch floats for the batch size), so the
+ * per-image path never allocates.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnn.h"
+#include "facenets.h"
+#include "resize.h"
+#include "util.h"
+
+#define LM IR_LM_SIZE
+#define MAXBLK 4
+#define MAXSEP 4
+
+static const float lm_mean[3] = { 122.782f, 117.001f, 104.298f };
+
+struct ir_lmnet {
+	int nblk, nconv;          /* 4 x 4 (full) or 3 x 3 (tiny) */
+	struct ir_conv conv0;     /* dense0/conv0 */
+	struct ir_dwconv dw[MAXBLK][MAXSEP]; /* [b][0] unused for b = 0 */
+	struct ir_conv pw[MAXBLK][MAXSEP];
+	const float *fcw, *fcb;
+	int cout[MAXBLK];
+};
+
+int
+ir_lmnet_load(struct ir_model *m, int tiny, struct ir_lmnet **out, char *err)
+{
+	struct ir_lmnet *n = ir_xcalloc(1, sizeof *n);
+	char name[64];
+
+	*out = NULL;
+	n->nblk = tiny ? 3 : 4;
+	n->nconv = tiny ? 3 : 4;
+#define GET(var_, nd, ...) do { \
+		int want_[4] = { __VA_ARGS__ }; \
+		if ((var_ = ir_model_expect(m, name, nd, want_, err)) == NULL) \
+			goto fail; \
+	} while (0)
+	for (int b = 0, cin = 3; b < n->nblk; b++) {
+		int co = 32 << b;
+		n->cout[b] = co;
+		for (int k = 0; k < n->nconv; k++) {
+			int ci = k == 0 ? cin : co;
+			if (b == 0 && k == 0) {
+				struct ir_conv *c = &n->conv0;
+				snprintf(name, sizeof name, "dense0/conv0/filters");
+				GET(c->w, 4, 3, 3, 3, co);
+				snprintf(name, sizeof name, "dense0/conv0/bias");
+				GET(c->bias, 1, co);
+				c->kh = c->kw = 3;
+				c->cin = 3;
+				c->cout = co;
+				c->stride = 2;
+				c->pad = IR_PAD_SAME;
+				c->act = IR_ACT_RELU;
+				continue;
+			}
+			struct ir_dwconv *d = &n->dw[b][k];
+			struct ir_conv *p = &n->pw[b][k];
+			snprintf(name, sizeof name, "dense%d/conv%d/depthwise_filter",
+			    b, k);
+			GET(d->w, 4, 3, 3, ci, 1);
+			snprintf(name, sizeof name, "dense%d/conv%d/pointwise_filter",
+			    b, k);
+			GET(p->w, 4, 1, 1, ci, co);
+			snprintf(name, sizeof name, "dense%d/conv%d/bias", b, k);
+			GET(p->bias, 1, co);
+			d->k = 3;
+			d->c = ci;
+			d->stride = k == 0 ? 2 : 1;
+			d->pad = IR_PAD_SAME;
+			d->act = IR_ACT_NONE;
+			p->kh = p->kw = 1;
+			p->cin = ci;
+			p->cout = co;
+			p->stride = 1;
+			p->pad = IR_PAD_SAME;
+			/* o1 is activated; o2..o4 are not (they are summed) */
+			p->act = k == 0 ? IR_ACT_RELU : IR_ACT_NONE;
+		}
+		cin = co;
+	}
+	int cl = n->cout[n->nblk - 1];
+	snprintf(name, sizeof name, "fc/weights");
+	GET(n->fcw, 2, cl, 136);
+	snprintf(name, sizeof name, "fc/bias");
+	GET(n->fcb, 1, 136);
+#undef GET
+	if (ir_conv_prepare(&n->conv0, err) != 0)
+		goto fail;
+	for (int b = 0; b < n->nblk; b++)
+		for (int k = b == 0; k < n->nconv; k++)
+			if (ir_conv_prepare(&n->pw[b][k], err) != 0)
+				goto fail;
+	*out = n;
+	return IR_OK;
+fail:
+	ir_lmnet_free(n);
+	return IR_EINVAL;
+}
+
+void
+ir_lmnet_free(struct ir_lmnet *n)
+{
+	if (n == NULL)
+		return;
+	ir_conv_release(&n->conv0);
+	for (int b = 0; b < MAXBLK; b++)
+		for (int k = 0; k < MAXSEP; k++)
+			ir_conv_release(&n->pw[b][k]);
+	free(n);
+}
+
+/* Scratch: input, then six activation buffers x, o1..o4, t, the conv
+ * workspace, the pooled features and the outputs. */
+struct layout {
+	size_t in, act, ws, feat, out;
+};
+
+static size_t
+maxz(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+static size_t
+al16(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
+static void
+layout(const struct ir_lmnet *n, int batch, struct layout *l)
+{
+	int h = LM;
+
+	memset(l, 0, sizeof *l);
+	l->in = al16((size_t)batch * LM * LM * 3);
+	l->ws = ir_conv_workspace(&n->conv0, batch, h, h);
+	for (int b = 0; b < n->nblk; b++) {
+		int oh = ir_cnn_outsize(h, 3, 2, IR_PAD_SAME);
+		/* the depthwise temporary is at most the block input size */
+		l->act = maxz(l->act, (size_t)batch * h * h *
+		    (b == 0 ? 3 : n->cout[b - 1]));
+		l->act = maxz(l->act, (size_t)batch * oh * oh * n->cout[b]);
+		for (int k = b == 0; k < n->nconv; k++)
+			l->ws = maxz(l->ws,
+			    ir_conv_workspace(&n->pw[b][k], batch, oh, oh));
+		h = oh;
+	}
+	l->act = al16(l->act);
+	l->ws = al16(l->ws);
+	l->feat = al16((size_t)batch * n->cout[n->nblk - 1]);
+	l->out = al16((size_t)batch * 136);
+}
+
+size_t
+ir_lmnet_scratch(const struct ir_lmnet *n, int batch)
+{
+	struct layout l;
+
+	layout(n, batch < 1 ? 1 : batch, &l);
+	return l.in + 6 * l.act + l.ws + l.feat + l.out;
+}
+
+/* One batch of nb prepared 112x112x3 inputs -> nb x 136 outputs. */
+static const float *
+forward(const struct ir_lmnet *n, int nb, float *scratch,
+    const struct layout *l)
+{
+	float *x = scratch + l->in, *o1 = x + l->act, *o2 = o1 + l->act;
+	float *o3 = o2 + l->act, *o4 = o3 + l->act, *t = o4 + l->act;
+	float *ws = t + l->act, *feat = ws + l->ws, *out = feat + l->feat;
+	const float *in = scratch;
+	int h = LM;
+
+	for (int b = 0; b < n->nblk; b++) {
+		int oh = ir_cnn_outsize(h, 3, 2, IR_PAD_SAME), co = n->cout[b];
+		size_t cnt = (size_t)nb * oh * oh * co;
+		if (b == 0)
+			ir_conv_forward(&n->conv0, in, nb, h, h, o1, NULL, ws);
+		else
+			ir_sepconv_forward(&n->dw[b][0], &n->pw[b][0], x, nb, h,
+			    h, t, o1, ws);
+		h = oh;
+		ir_sepconv_forward(&n->dw[b][1], &n->pw[b][1], o1, nb, h, h, t,
+		    o2, ws);
+		ir_add(x, o1, o2, cnt, IR_ACT_RELU);		/* i3 */
+		ir_sepconv_forward(&n->dw[b][2], &n->pw[b][2], x, nb, h, h, t,
+		    o3, ws);
+		if (n->nconv == 3) {
+			ir_add(o3, o2, o3, cnt, IR_ACT_NONE);
+			ir_add(x, o1, o3, cnt, IR_ACT_RELU);
+			continue;
+		}
+		ir_add(t, o2, o3, cnt, IR_ACT_NONE);
+		ir_add(x, o1, t, cnt, IR_ACT_RELU);		/* i4 */
+		ir_sepconv_forward(&n->dw[b][3], &n->pw[b][3], x, nb, h, h, t,
+		    o4, ws);
+		ir_add(o4, o3, o4, cnt, IR_ACT_NONE);
+		ir_add(o4, o2, o4, cnt, IR_ACT_NONE);
+		ir_add(x, o1, o4, cnt, IR_ACT_RELU);
+	}
+	int c = n->cout[n->nblk - 1];
+	ir_avgpool(x, nb, h, h, c, h, 2, feat);
+	ir_fc(feat, nb, c, 136, n->fcw, n->fcb, out);
+	return out;
+}
+
+int
+ir_lmnet_run(const struct ir_lmnet *n, const struct ir_image *img,
+    const int (*crops)[4], int nc, int batch, float *scratch,
+    double (*rel)[68][2], char *err)
+{
+	struct layout l;
+
+	if (batch < 1)
+		batch = 1;
+	layout(n, batch, &l);
+	for (int i0 = 0; i0 < nc; i0 += batch) {
+		int nb = nc - i0 < batch ? nc - i0 : batch;
+		ir_resize_batch_tensor(img, crops[i0], nb, LM, 1, scratch);
+		ir_resize_normalize_div(scratch, (size_t)nb * LM * LM, lm_mean,
+		    255.0f);
+		const float *out = forward(n, nb, scratch, &l);
+		for (int i = 0; i < nb; i++)
+			ir_lm_decode(out + 136 * i, crops[i0 + i][2],
+			    crops[i0 + i][3], rel[i0 + i]);
+	}
+	return IR_OK;
+}

@@ -1,0 +1,47 @@
+#!/bin/sh
+# queue-spool.t: the queue/store behaviour suite (queue-behaviour.sh)
+# against the local backends: a spool queue and a directory store, plus
+# what only they have (on-disk layout, relative paths made absolute).
+. "$(dirname "$0")/lib.sh"
+
+QURL=spool:$T_TMP/q
+SURL=dir:$T_TMP/store
+Q_MAXRECV=2
+Q_MISSING=spool:$T_TMP/not/yet/there
+Q_MISSING_RC=0
+export QURL SURL Q_MAXRECV Q_MISSING Q_MISSING_RC
+
+# Spool specifics first.
+run ir-queue depth "$QURL"
+ok $([ -d "$T_TMP/q/tmp" ] && [ -d "$T_TMP/q/new" ] && [ -d "$T_TMP/q/cur" ] &&
+    [ -d "$T_TMP/q/dead" ] && echo 0 || echo 1) \
+    "a spool is created on first use with tmp/ new/ cur/ dead/"
+ir-queue send "$QURL" layout
+like "$(ls "$T_TMP/q/new")" '^[0-9]{13}\.[0-9A-Z]{26}\.0$' \
+    "new/ holds TIME.ID.0"
+run ir-queue -v 30 receive "$QURL"
+like "$(ls "$T_TMP/q/cur")" '^[0-9]{13}\.[0-9A-Z]{26}\.1$' \
+    "cur/ holds EXPIRY.ID.1"
+is "$(printf '%s' "$out" | cut -f1)" "$(ls "$T_TMP/q/cur")" \
+    "the receipt handle is the name in cur/"
+ir-queue delete "$QURL" "$(printf '%s' "$out" | cut -f1)"
+is "$(ls "$T_TMP/q/tmp" "$T_TMP/q/new" "$T_TMP/q/cur" | grep -c .)" 3 \
+    "nothing left but the folder headers"
+(cd "$T_TMP" && ir-queue send q2 rel && ir-queue -j receive spool:q2) >"$T_TMP/rel"
+is "$(jq -r .body <"$T_TMP/rel")" rel "a relative bare path is a spool"
+run ir-queue send "dir:$T_TMP/x" m
+is "$rc" 2 "a store URL is not a queue (exit 2)"
+touch "$T_TMP/file"
+run ir-queue depth "spool:$T_TMP/file/q"
+is "$rc" 75 "a spool that cannot be created: exit 75"
+like "$errout" "cannot create spool" "and says why"
+run ir-store ls "s3x://nope"
+is "$rc" 2 "an unknown store scheme: exit 2"
+run ir-store put "$SURL" ".ir-tmp/x" "$T_TMP/file"
+is "$rc" 2 "the store's tmp folder is reserved"
+run ir-store put "$SURL" "a/b" "$T_TMP/file"
+run ir-store rm "$SURL" "a/b"
+ok $([ ! -e "$T_TMP/store/a" ] && echo 0 || echo 1) \
+    "rm removes folders it leaves empty"
+
+. "$T_TOP/tests/queue-behaviour.sh"

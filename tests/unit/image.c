@@ -1,0 +1,228 @@
+/*
+ * image.c: TAP tests of image decoding (src/lib/image.c) on the small
+ * files in tests/data/images (made by its make-files script): exact PPM
+ * pixels, JPEG baseline/progressive/grayscale/CMYK against the decoded
+ * original, PNG alpha onto white, 16-bit gray, palette with tRNS, and
+ * every refusal (empty, text, truncated JPEG and PNG, a lying header,
+ * the pixel limit, bad PPM headers). Run from the top of the tree (or
+ * with IR_TOP set to it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+
+static int tn, tfail;
+static char dir[4096];
+
+static void
+ok(int cond, const char *what)
+{
+	tn++;
+	printf("%sok %d - %s\n", cond ? "" : "not ", tn, what);
+	if (!cond)
+		tfail++;
+}
+
+static int
+load(const char *name, long max, struct ir_image *im, char *err)
+{
+	char p[4200];
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	return ir_image_load(p, max, im, err);
+}
+
+/* Mean absolute difference per channel value; -1 if the sizes differ. */
+static double
+mad(const struct ir_image *a, const struct ir_image *b)
+{
+	double s = 0;
+	size_t i, n = (size_t)a->w * a->h * 3;
+
+	if (a->w != b->w || a->h != b->h)
+		return -1;
+	for (i = 0; i < n; i++)
+		s += abs(a->rgb[i] - b->rgb[i]);
+	return s / n;
+}
+
+static int
+px(const struct ir_image *im, int x, int y, int r, int g, int b)
+{
+	const unsigned char *p = im->rgb + ((size_t)y * im->w + x) * 3;
+
+	return p[0] == r && p[1] == g && p[2] == b;
+}
+
+static void
+refused(const char *name, long max, const char *want)
+{
+	struct ir_image im;
+	char err[IR_ERRMAX], what[1200];
+	int rc;
+
+	err[0] = 0;
+	rc = load(name, max, &im, err);
+	snprintf(what, sizeof what, "%s refused: \"%s\" (got \"%s\")", name,
+	    want, err);
+	ok(rc == IR_EINVAL && strstr(err, want) != NULL && im.rgb == NULL &&
+	    im.w == 0, what);
+}
+
+static void
+mem_refused(const char *buf, size_t len, const char *want, const char *what)
+{
+	struct ir_image im;
+	char err[IR_ERRMAX] = "";
+	int rc = ir_image_decode((const unsigned char *)buf, len, 0, &im, err);
+
+	ok(rc == IR_EINVAL && strstr(err, want) != NULL, what);
+	if (rc == IR_OK)
+		ir_image_free(&im);
+}
+
+int
+main(void)
+{
+	struct ir_image ref, im;
+	char err[IR_ERRMAX];
+	const char *top = getenv("IR_TOP");
+	double d;
+	int rc;
+
+	snprintf(dir, sizeof dir, "%s/tests/data/images", top ? top : ".");
+	rc = load("paul.ppm", 0, &ref, err);
+	ok(rc == IR_OK && ref.w == 64 && ref.h == 64, "PPM P6 decodes");
+	if (rc != IR_OK) {
+		printf("# %s\n1..%d\n", err, tn);
+		return 1;
+	}
+	ok(ref.rgb[0] == 0x24 && ref.rgb[1] == 0x14 && ref.rgb[2] == 0x05,
+	    "PPM pixels are exact");
+
+	rc = load("../cse546/face_images_100/test_00.jpg", 0, &im, err);
+	ok(rc == IR_OK && mad(&im, &ref) == 0,
+	    "baseline JPEG equals djpeg's ISLOW pixels exactly");
+	ir_image_free(&im);
+
+	rc = load("progressive.jpg", 0, &im, err);
+	d = rc == IR_OK ? mad(&im, &ref) : -1;
+	ok(d >= 0 && d < 2, "progressive JPEG decodes close to the original");
+	ir_image_free(&im);
+
+	rc = load("gray.jpg", 0, &im, err);
+	ok(rc == IR_OK && im.w == 64 && im.h == 64, "grayscale JPEG decodes");
+	if (rc == IR_OK) {
+		size_t i, same = 1;
+		for (i = 0; i < (size_t)64 * 64; i++)
+			same &= im.rgb[i * 3] == im.rgb[i * 3 + 1] &&
+			    im.rgb[i * 3] == im.rgb[i * 3 + 2];
+		ok(same, "grayscale JPEG becomes R = G = B");
+		d = mad(&im, &ref);
+		ok(d >= 0 && d < 25, "grayscale JPEG near the colour original");
+	}
+	ir_image_free(&im);
+
+	rc = load("cmyk.jpg", 0, &im, err);
+	d = rc == IR_OK ? mad(&im, &ref) : -1;
+	ok(d >= 0 && d < 3,
+	    "Adobe CMYK JPEG converts back close to the RGB original");
+	ir_image_free(&im);
+
+	rc = load("alpha.png", 0, &im, err);
+	ok(rc == IR_OK && im.w == 64 && im.h == 64, "RGBA PNG decodes");
+	if (rc == IR_OK) {
+		const unsigned char *r = ref.rgb + (20 * 64 + 20) * 3;
+		ok(px(&im, 0, 0, 255, 255, 255) &&
+		    px(&im, 63, 63, 255, 255, 255),
+		    "transparent pixels are composited onto white");
+		ok(px(&im, 20, 20, r[0], r[1], r[2]),
+		    "opaque pixels are kept exactly");
+		/* red at alpha 128 on white: (255*128 + 255*127 + 127)/255 */
+		ok(px(&im, 30, 32, 255, 127, 127),
+		    "half-transparent red blends with white");
+	}
+	ir_image_free(&im);
+
+	rc = load("gray16.png", 0, &im, err);
+	ok(rc == IR_OK && im.w == 2 && im.h == 2 && px(&im, 0, 0, 0, 0, 0) &&
+	    px(&im, 1, 0, 255, 255, 255) && px(&im, 0, 1, 128, 128, 128) &&
+	    px(&im, 1, 1, 18, 18, 18), "16-bit gray PNG scales to 8-bit RGB");
+	ir_image_free(&im);
+
+	rc = load("palette.png", 0, &im, err);
+	ok(rc == IR_OK && im.w == 2 && im.h == 1 &&
+	    px(&im, 0, 0, 10, 20, 30) && px(&im, 1, 0, 255, 255, 255),
+	    "palette PNG expands, tRNS transparency onto white");
+	ir_image_free(&im);
+
+	refused("empty.jpg", 0, "empty file");
+	refused("text.jpg", 0, "not a JPEG, PNG or PPM image");
+	refused("truncated.jpg", 0, "truncated JPEG");
+	refused("huge.jpg", 0,
+	    "image is 60000x60000 pixels, above the limit of 100000000");
+	refused("paul.ppm", 4095, "image is 64x64 pixels, above the limit "
+	    "of 4095");
+	ok(load("paul.ppm", 4096, &im, err) == IR_OK,
+	    "exactly at the pixel limit is accepted");
+	ir_image_free(&im);
+	refused("../cse546/face_images_100/test_00.jpg", 1000,
+	    "above the limit of 1000");
+
+	{
+		/* A PNG cut anywhere after its signature is refused. */
+		unsigned char *buf;
+		size_t len, cut;
+		int all = 1;
+		char p[4200];
+
+		snprintf(p, sizeof p, "%s/alpha.png", dir);
+		if (ir_read_file(p, &buf, &len, 0, err) == IR_OK) {
+			for (cut = 8; cut < len - 12; cut += 97) {
+				rc = ir_image_decode(buf, cut, 0, &im, err);
+				all &= rc == IR_EINVAL;
+				if (rc == IR_OK)
+					ir_image_free(&im);
+			}
+			free(buf);
+		} else
+			all = 0;
+		ok(all, "truncated PNGs are refused at every cut");
+		snprintf(p, sizeof p, "%s/progressive.jpg", dir);
+		all = 1;
+		if (ir_read_file(p, &buf, &len, 0, err) == IR_OK) {
+			for (cut = 3; cut < len - 2; cut += 53) {
+				rc = ir_image_decode(buf, cut, 0, &im, err);
+				all &= rc == IR_EINVAL;
+				if (rc == IR_OK)
+					ir_image_free(&im);
+			}
+			free(buf);
+		} else
+			all = 0;
+		ok(all, "truncated progressive JPEGs are refused at every cut");
+	}
+
+	mem_refused("P6\n2 2\n255\nabc", 14, "truncated PPM",
+	    "short PPM data is refused");
+	mem_refused("P6\n2 x\n255\n", 11, "bad header", "bad PPM header");
+	mem_refused("P6\n1 1\n0\nabc", 12, "maxval", "PPM maxval 0");
+	mem_refused("P6\n0 1\n255\n", 11, "empty", "PPM of zero width");
+	{
+		static const char p5[] = "P5\n# a comment\n2 1\n15\n\x00\x0f";
+		unsigned char *q;
+		rc = ir_image_decode((const unsigned char *)p5, sizeof p5 - 1, 0,
+		    &im, err);
+		q = im.rgb;
+		ok(rc == IR_OK && im.w == 2 && q[0] == 0 && q[1] == 0 &&
+		    q[3] == 255 && q[5] == 255,
+		    "P5 with a comment and maxval 15 scales to 0..255");
+		ir_image_free(&im);
+	}
+	ir_image_free(&ref);
+	ir_image_free(&ref);  /* twice is harmless */
+	printf("1..%d\n", tn);
+	return tfail != 0;
+}
