@@ -57,6 +57,14 @@ $(BUILD)/t/%: tests/unit/%.c $(BUILD)/libir.a $(wildcard src/lib/*.h tests/unit/
 $(BUILD)/lib $(BUILD)/t $(BIN):
 	mkdir -p $@
 
+# Benchmark programs (bench/bench_*.c -> build/bench/*), run by bench/run.
+BENCHES := $(patsubst bench/bench_%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+all: $(BENCHES)
+$(BUILD)/bench/%: bench/bench_%.c $(BUILD)/libir.a $(wildcard src/lib/*.h) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libir.a $(LDLIBS)
+$(BUILD)/bench:
+	mkdir -p $@
+
 deps:
 	scripts/install-deps build
 
@@ -85,6 +93,7 @@ install: all install-units
 	  $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(CMDS) $(SCRIPTS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 model/*.irw model/SHA256SUMS model/LICENSE* $(DESTDIR)$(PREFIX)/share/ir/model/
+	install -m 644 examples/gallery.irg $(DESTDIR)$(PREFIX)/share/ir/
 	for m in man/*.[157]; do \
 	  install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
 

@@ -27,8 +27,17 @@ barrier = threading.Barrier(n + 1)
 
 def go(i):
     c = http.client.HTTPConnection(host, port, timeout=300)
-    c.connect()
-    barrier.wait()
+    try:
+        c.connect()
+    except Exception as e:
+        res[i] = ("exc", "connect:" + str(e).replace(" ", "_"), 0.0)
+        c = None
+    try:
+        barrier.wait(timeout=120)
+    except threading.BrokenBarrierError:
+        pass
+    if c is None:
+        return
     t0 = time.monotonic()
     try:
         c.request("POST", "/", bodies[i],
@@ -45,7 +54,10 @@ def go(i):
 ts = [threading.Thread(target=go, args=(i,)) for i in range(n)]
 for t in ts:
     t.start()
-barrier.wait()
+try:
+    barrier.wait(timeout=120)
+except threading.BrokenBarrierError:
+    pass
 t0 = time.monotonic()
 for t in ts:
     t.join()

@@ -63,9 +63,14 @@ codes() {
 	    awk '{print $1, $2}' | paste -sd' ' -
 }
 
-# answers OUTDIR: the answers as "test_00,Paul" lines, sorted.
-answers() {
-	for _f in "$1"/test_??; do cat "$_f"; echo; done | tr ':' ',' | sort
+# wrong OUTDIR: "got X, want Y" for each answer that differs from
+# labels_100.csv (a missing answer shows as "got ,"); empty when all
+# 100 are right.
+wrong() {
+	expected | while IFS=, read -r _n _want; do
+		_got=$(cat "$1/$_n" 2>/dev/null)
+		[ "$_got" = "$_n:$_want" ] || echo "$_n: got ${_got#*:}, want $_want"
+	done | paste -sd';' -
 }
 
 # expected: labels_100.csv without its header, sorted, as answers prints.

@@ -8,6 +8,8 @@
 # unreachable endpoints (exit 75, "cannot reach"), secrets kept out of
 # messages.
 . "$(dirname "$0")/lib.sh"
+# The servers outlive us unless stopped: a killed test cleans up too.
+trap 'exit 1' HUP INT TERM
 
 command -v radosgw >/dev/null && command -v ceph-mon >/dev/null ||
 	skip_all "radosgw/ceph-mon not installed (scripts/install-deps check)"

@@ -119,12 +119,12 @@ is "$rc" 1 "long poll on an empty queue ends after the wait (exit 1)"
 # Visibility timeout: an unanswered lease expires, the message comes back
 # with its receive count up, and the old handle is stale.
 ir-queue send "$QURL" lease
-run ir-queue $M -w 5 -v 1 receive "$QURL"
+run ir-queue $M -w 5 -v 2 receive "$QURL"
 h1=$(printf '%s' "$out" | cut -f1)
 id1=$(printf '%s' "$out" | cut -f2)
 run ir-queue $M -w 0 receive "$QURL"
 is "$rc" 1 "hidden during its visibility timeout"
-sleep $((2 + Q_SLACK))
+sleep $((3 + Q_SLACK))
 run ir-queue $M -w 5 -v 30 receive "$QURL"
 is "$(printf '%s' "$out" | cut -f2-4)" "$id1${TAB}2${TAB}lease" \
     "redelivered after the timeout, same id, receive count 2"
@@ -158,6 +158,24 @@ is "$(printf '%s' "$out" | cut -f3-4)" "2${TAB}release" \
 ir-queue delete "$QURL" "$(printf '%s' "$out" | cut -f1)"
 run ir-queue visibility "$QURL" 10 "$(printf '%s' "$out" | cut -f1)"
 is "$rc" 1 "change visibility of a deleted message: stale handle (exit 1)"
+
+# A receiver already waiting gets a message whose lease is shortened and
+# runs out during its wait (not only at the end of the wait).
+ir-queue send "$QURL" shortened
+run ir-queue $M -w 5 -v 60 receive "$QURL"
+h=$(printf '%s' "$out" | cut -f1)
+t0=$(date +%s)
+ir-queue $M -w 15 -v 30 receive "$QURL" >"$T_TMP/waiter" &
+wpid=$!
+sleep 1
+ir-queue visibility "$QURL" 1 "$h" >/dev/null
+wait $wpid
+t1=$(date +%s)
+is "$(cut -f3-4 "$T_TMP/waiter")" "2${TAB}shortened" \
+    "a waiting receiver gets a lease that ran out during its wait"
+ok "$([ $((t1 - t0)) -lt $((10 + Q_SLACK)) ] && echo 0 || echo 1)" \
+    "as the lease ran out ($((t1 - t0)) s of a 15 s wait)"
+ir-queue delete "$QURL" "$(cut -f1 "$T_TMP/waiter")"
 
 # Depth counts visible and in flight.
 ir-queue send "$QURL" d1 d2 d3

@@ -32,17 +32,17 @@ ir-enroll -g "$GAL" import "$T_TMP/enroll.csv" >/dev/null 2>"$T_TMP/enroll.err" 
 WCMD="ir-classify -w -b 1 -T 1 --visibility 5 -g $GAL"
 
 # our live workers, counted from /proc independently of ir-scale
-live() { pgrep -f -- "ir-classify -w .*$GAL" | wc -l; }
+live() { pgrep -f -- "^ir-classify -w .*$GAL" | wc -l; }
 killall_workers() {
 	for f in "$S"/workers/*.pid; do
 		[ -f "$f" ] && kill -9 "$(cut -d' ' -f1 "$f")" 2>/dev/null
 	done
-	pkill -9 -f -- "ir-classify -w .*$GAL" 2>/dev/null
+	pkill -9 -f -- "^ir-classify -w .*$GAL" 2>/dev/null
 }
 at_exit killall_workers
 SP=
 start_scaler() {
-	ir-scale -l 0.1 -i 1 -w "$WCMD" "$@" 2>>"$LOG" &
+	ir-scale -l 0.1 -w "$WCMD" "$@" 2>>"$LOG" &
 	SP=$!
 	at_exit "kill -9 $SP"
 }
@@ -69,7 +69,9 @@ answers() { awk -F'\t' '{n=$1; sub(/.*\//, "", n); sub(/\.jpg$/, "", n); print n
 expected() { tail -n +2 "$DATA/labels_100.csv" | tr -d '\r' | sort; }
 
 # ---- 1. a burst of 100 with -M 15 ----
-start_scaler -M 15 -c 30
+# (idle times of a few seconds: on a loaded machine a worker may wait a
+# while for the CPU before it takes its first message)
+start_scaler -M 15 -c 30 -i 2
 echo 0 > "$T_TMP/max1"
 sample "$T_TMP/max1" "$T_TMP/stop1" &
 SAMPLER=$!
@@ -87,12 +89,14 @@ sleep 0.5
 like "$(tail -1 "$LOG")" 'workers=0 desired=0 action=hold$' "burst: the scaler sees 0 workers"
 is "$(grep -c 'action=in' "$LOG")" 0 "burst: workers left by idling out, not stopped by the backstop"
 is "$(ls "$S/workers" | wc -l)" 0 "burst: no pid file left behind"
+stop_scaler
 
 # ---- 2. kill -9 of the scaler and of three workers mid-burst ----
 : > "$LOG"
-start_scaler -M 15 -c 30
+start_scaler -M 15 -c 30 -i 5
 ir-submit "$DATA"/face_images_100/*.jpg > "$T_TMP/ids2"
-wait_live 15 60; ok $? "kill: 15 workers up"
+for i in $(seq 1 300); do grep -q 'workers=15' "$LOG" && break; sleep 0.1; done
+grep -q 'workers=15' "$LOG"; ok $? "kill: 15 workers up"
 kill -9 "$SP"; wait "$SP" 2>/dev/null
 killed=0
 for f in $(ls "$S"/workers/*.pid | head -3); do
@@ -101,20 +105,21 @@ done
 is "$killed" 3 "kill: scaler and three workers killed with -9"
 sleep 0.2
 n=$(live)
-run ir-scale -n -M 15 -i 1 -w "$WCMD"
+run ir-scale -n -M 15 -w "$WCMD"
 like "$out" "workers=$n " "kill: the next run counts the true number of workers ($n)"
-is "$n" 12 "kill: which is 12"
-start_scaler -M 15 -c 30
+is "$n" 12 "kill: which is 12 (workers idle out only after 5 s)"
+: > "$LOG"
+start_scaler -M 15 -c 30 -i 1
 ir-poll -t 300 < "$T_TMP/ids2" > "$T_TMP/ans2"
 is "$?" 0 "kill: ir-poll got all 100 answers"
 is "$(answers "$T_TMP/ans2")" "$(expected)" "kill: nothing lost, every answer correct"
-grep -q 'workers=15 desired=15' "$LOG"; ok $? "kill: the restarted scaler refilled the pool to 15"
+like "$(grep -m1 '^ir-scale: visible' "$LOG")" " workers=12 " "kill: the restarted loop's first decision counts 12 too"
 wait_live 0 30; ok $? "kill: back to 0 workers"
 stop_scaler
 
 # ---- 3. a persistent worker ----
 : > "$LOG"
-start_scaler -m 1 -M 3 -c 30
+start_scaler -m 1 -M 3 -c 30 -i 1
 wait_live 1 30; ok $? "persistent: -m 1 starts one worker on an empty queue"
 ir-submit "$DATA"/face_images_100/test_0[0-5].jpg > "$T_TMP/ids3"
 ir-poll -t 120 < "$T_TMP/ids3" > "$T_TMP/ans3"
@@ -125,9 +130,52 @@ wait_live 1 30; ok $? "persistent: back to one worker, not zero"
 pid=$(cut -d' ' -f1 "$S/workers/1.pid")
 like "$(tr '\0' ' ' < /proc/$pid/cmdline)" "ir-classify -w .* -P" "persistent: worker 1 runs with -P"
 stop_scaler
-run ir-scale -m 0 -M 0 -c 0 -i 1 -w "$WCMD"
+run ir-scale -m 0 -M 0 -c 0 -w "$WCMD"
 like "$errout" 'workers=1 desired=0 action=in stopped=1' "drain: -M 0 -c 0 stops it"
 wait_live 0 30; ok $? "drain: it exits on SIGTERM"
 run ir-scale -n -M 0
 like "$out" 'workers=0 ' "drain: nothing left"
+
+# ---- 4. busy workers are never stopped; a reused pid is no worker ----
+# A stand-in worker that says busy (1), idle (2) or nothing (3) in its
+# state file ($IR_WORKER_STATE) and exits on SIGTERM.
+FW=$T_TMP/fakew
+cat > "$FW" <<'SH'
+#!/bin/sh
+case $IR_WORKER_ID in 1) echo busy > "$IR_WORKER_STATE" ;; 2) echo idle > "$IR_WORKER_STATE" ;; esac
+trap 'exit 0' TERM
+while :; do sleep 0.1; done
+SH
+chmod +x "$FW"
+Q=spool:$IR_STATE/requests
+ir-queue send "$Q" a b c >/dev/null
+run ir-scale -M 3 -w "$FW"
+like "$errout" 'workers=0 desired=3 action=out started=3' "state: three stand-in workers started"
+sleep 0.3
+ir-queue -n 10 -v 600 receive "$Q" | cut -f1 | xargs ir-queue delete "$Q"
+run ir-scale -m 1 -M 3 -c 0 -w "$FW"
+like "$errout" 'workers=3 desired=1 action=in stopped=2' "state: scale in to 1 stops two"
+ok $([ -f "$S/workers/2.stop" ] && [ -f "$S/workers/3.stop" ] && [ ! -f "$S/workers/1.stop" ] && echo 0 || echo 1) \
+    "state: the idle and the silent worker were stopped, the busy one kept"
+run ir-scale -m 0 -M 0 -c 0 -w "$FW"
+like "$errout" 'workers=1 desired=0 action=in stopped=0' "state: a busy worker is never stopped"
+sleep 0.5
+p1=$(cut -d' ' -f1 "$S/workers/1.pid")
+kill -0 "$p1"; ok $? "state: the busy worker still runs"
+kill "$p1"
+# a pid file naming a live process with another start time: a reused pid
+sleep 0.3
+echo "$$ 12345" > "$S/workers/7.pid"
+run ir-scale -n -M 3 -w "$FW"
+like "$out" 'workers=0 ' "reused pid: not counted as a worker"
+ok $([ -f "$S/workers/7.pid" ] && echo 0 || echo 1) "reused pid: -n leaves the state folder alone"
+run ir-scale -M 3 -w "$FW"
+like "$errout" 'workers=0 desired=0 action=hold' "reused pid: a real run does not count it either"
+ok $([ ! -f "$S/workers/7.pid" ] && echo 0 || echo 1) "reused pid: and removes its stale file"
+
+# a worker that cannot run is not restarted at every tick (backoff)
+timeout 3 ir-scale -l 0.05 -m 2 -M 2 -w "$T_TMP/no-such-worker" -S "$T_TMP/bo" 2> "$T_TMP/bo.err"
+like "$(cat "$T_TMP/bo.err")" 'exited with status 127 \(a restart will not help\)' "backoff: the failure is logged"
+starts=$(grep -c 'started=2' "$T_TMP/bo.err")
+ok $([ "$starts" -ge 1 ] && [ "$starts" -le 3 ] && echo 0 || echo 1) "backoff: $starts starts in 3 s at a 0.05 s interval"
 done_testing

@@ -93,6 +93,19 @@ scale -M 4 -c 1 -m 1
 like "$errout" 'workers=1 desired=1 action=hold' "stopping units are not stopped again"
 is "$(grep -c '^stop' "$SC_LOG")" 0 "no second stop"
 
+# a loop on a spool queue is woken by the queue, not only by its interval
+: > "$SC_STATE"; : > "$SC_LOG"
+ir-scale -a systemd -q "$Q" -S "$T_TMP/loop" -M 2 -l 60 2> "$T_TMP/loop.err" &
+LP=$!
+at_exit "kill $LP"
+for i in $(seq 1 50); do grep -q 'action=hold' "$T_TMP/loop.err" && break; sleep 0.1; done
+send 2
+for i in $(seq 1 50); do grep -q '^start' "$SC_LOG" && break; sleep 0.1; done
+is "$(grep '^start' "$SC_LOG")" "start ir-worker@1.service ir-worker@2.service" "loop -l 60: a new request wakes it at once"
+kill -TERM "$LP"; wait "$LP"
+is "$?" 0 "loop: SIGTERM ends it with exit 0"
+ir-queue -n 10 -v 600 receive "$Q" | cut -f1 | xargs ir-queue delete "$Q"
+
 # failures and usage
 SC_FAIL=1 scale -M 3
 is "$rc" 75 "systemctl failing: exit 75"

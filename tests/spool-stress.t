@@ -6,7 +6,7 @@
 # left in tmp/. "Processed" = printed by `ir-queue consume`, which flushes
 # each line before it deletes the message.
 . "$(dirname "$0")/lib.sh"
-plan 11
+plan 12
 
 N=1000   # per sender
 rnd() { shuf -i "$1-$2" -n 1; }
@@ -16,13 +16,21 @@ expected >"$T_TMP/expected"
 # --- 1: nobody crashes: exactly once ---------------------------------------
 Q=spool:$T_TMP/s1
 ir-queue depth "$Q" >/dev/null
+# Each receiver consumes until the queue has been idle for 1 s, and starts
+# again until both senders are done (a slow disk may stall a sender).
 i=1
 while [ $i -le 8 ]; do
-	ir-queue -m -1 -n 10 -w 5 -v 30 consume "$Q" >"$T_TMP/log1.$i" &
+	(
+		while :; do
+			ir-queue -m -1 -n 10 -w 1 -v 30 consume "$Q" \
+			    >>"$T_TMP/log1.$i" 2>>"$T_TMP/err1"
+			[ -e "$T_TMP/sent1.a" ] && [ -e "$T_TMP/sent1.b" ] && break
+		done
+	) &
 	i=$((i + 1))
 done
-seq -f 'a%04g' 1 $N | ir-queue send "$Q" &
-seq -f 'b%04g' 1 $N | ir-queue send "$Q" &
+(seq -f 'a%04g' 1 $N | ir-queue send "$Q"; touch "$T_TMP/sent1.a") &
+(seq -f 'b%04g' 1 $N | ir-queue send "$Q"; touch "$T_TMP/sent1.b") &
 wait
 cat "$T_TMP"/log1.* | cut -f4 | sort >"$T_TMP/got1"
 is "$(wc -l <"$T_TMP/got1" | tr -d ' ')" 2000 "2000 messages processed"
@@ -32,6 +40,7 @@ is "$(cat "$T_TMP"/log1.* | cut -f3 | sort -u | tr '\n' ' ')" "1 " \
     "every message delivered on its first receive"
 is "$(find "$T_TMP/s1" -type f | wc -l | tr -d ' ')" 0 \
     "spool empty: nothing in tmp/ new/ cur/ dead/"
+is "$(cat "$T_TMP/err1" 2>/dev/null | head -3)" "" "no receiver reported an error"
 used=0
 for f in "$T_TMP"/log1.*; do [ -s "$f" ] && used=$((used + 1)); done
 ok $([ $used -ge 2 ] && echo 0 || echo 1) "work spread over receivers ($used of 8)"

@@ -15,6 +15,8 @@ printf 'noface' >img/nobody.jpg
 printf 'corrupt' >'img/bad img.jpg'
 printf 'skip' >img/skip.jpg
 printf 'twice' >img/twice.jpg
+printf 'stored' >img/stored.jpg
+printf 'lost' >img/lost.jpg
 
 # worker REQUEST-QUEUE STORE [IDLE]: answers requests until idle IDLE s.
 worker() {
@@ -28,7 +30,7 @@ worker() {
 		f1='{"box":[1,2,30,40],"score":0.9,"label":"Paul","distance":0.41}'
 		f2='{"box":[50,2,20,20],"score":0.8,"label":"Anna","distance":0.523}'
 		case $img in
-		Paul|twice) faces="[$f1]" ;;
+		Paul|twice|stored|lost) faces="[$f1]" ;;
 		Paul+Anna) faces="[$f1,$f2]" ;;
 		noface) faces="[]" ;;
 		skip) continue ;;
@@ -43,6 +45,14 @@ worker() {
 			r=$(jq -nc --arg id "$id" --arg n "$name" \
 			    '{v:1,id:$id,name:$n,error:"not a JPEG image"}')
 		fi
+		case $img in
+		stored|lost)
+			# The full result in the output store, its key sent.
+			[ "$img" = stored ] &&
+			    printf '%s' "$r" | ir-store put "$T_TMP/output" "res/$id.json"
+			r=$(jq -nc --arg id "$id" --arg n "$name" --arg k "res/$id.json" \
+			    '{v:1,id:$id,name:$n,key:$k}') ;;
+		esac
 		ir-queue send "$reply" "$r"
 		[ "$img" = twice ] && ir-queue send "$reply" "$r"
 		ir-store rm "$2" "$key"
@@ -115,6 +125,25 @@ like "$(cat sub.json)" '^\{"id":"[0-9A-Z]{26}","file":"img/paul.jpg"' \
 worker "$Q" "$S" 1
 run ir-poll -t 10 <sub.json
 is "$out" "img/paul.jpg${TAB}Paul${TAB}0.41" "ir-poll reads ir-submit -j lines"
+
+# --- results kept in the output store ----------------------------------
+ir-submit img/stored.jpg img/lost.jpg >sub.out
+worker "$Q" "$S" 1
+run ir-poll -o "dir:$T_TMP/output" -t 10 <sub.out
+is "$rc" 0 "results by output-store key: exit 0"
+is "$(printf '%s\n' "$out" | sort | sed 's/\(no such key\).*/\1/')" "$(printf '%s\n' \
+    "img/lost.jpg${TAB}error${TAB}res/$(head -2 sub.out | grep lost | cut -f1).json: no such key" \
+    "img/stored.jpg${TAB}Paul${TAB}0.41")" \
+    "the full result is read from the output store; a missing one is an error"
+
+: >notadir
+ir-submit img/stored.jpg >sub.out
+worker "$Q" "$S" 1
+run ir-poll -o "dir:$T_TMP/notadir/out" -t 4 <sub.out
+is "$rc" 75 "an output store that cannot be opened: exit 75"
+like "$errout" "notadir/out" "names the store"
+like "$errout" "no result for .* img/stored.jpg" "lists the unanswered image"
+ir-queue -n 10 consume "$R" >/dev/null
 
 # --- stdin image, stdin list, bad files ----------------------------------
 run sh -c 'ir-submit - <img/paul.jpg'

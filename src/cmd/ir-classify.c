@@ -6,7 +6,8 @@
  * with the face pipeline (face.h), match each descriptor against the
  * gallery with face-api's rule (gallery.h), and print one result line
  * (result.h: TSV, or JSON with -j). Results are flushed per image so the
- * tool streams in a pipe.
+ * tool streams in a pipe; with -T N, N images are worked on at once and
+ * still printed in input order.
  *
  * Exit status: the worst over all images: 0 every image processed and
  * at least one face recognised (or no image given on stdin), 1 every
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,11 +44,30 @@ struct opts {
 	struct ir_engine_opts eng;  /* -d -S --tiny-landmarks -T ... */
 };
 
+/*
+ * A run over many images. With -T N (N > 1) N threads each drive their
+ * own engine (ir_engine_clone: shared weights, one BLAS thread each) and
+ * take the next image name under the lock, from argv or from stdin; the
+ * results are printed in input order: a finished line waits in `pending`
+ * until every earlier one has been printed.
+ */
 struct run {
 	const struct opts *o;
-	struct ir_engine *e;
 	struct ir_gallery g;
+	char **files;             /* argv names, or NULL: read stdin */
+	int nfiles;
+	pthread_mutex_t mu;       /* guards everything below */
+	long next;                /* sequence number of the next name */
+	long printed;             /* lines printed so far */
+	char **pending;           /* finished lines, [seq - printed] */
+	long cap;                 /* slots in pending */
 	int images, recognised, worst;
+};
+
+struct slot {
+	struct run *r;
+	struct ir_engine *e;
+	struct ir_face *faces;    /* IR_MAX_FACES */
 };
 
 static void
@@ -105,6 +126,7 @@ rank(int code)
 	return code == IR_EXIT_TEMPFAIL ? 3 : code;
 }
 
+/* Called with r->mu held. */
 static void
 worse(struct run *r, int code)
 {
@@ -112,35 +134,88 @@ worse(struct run *r, int code)
 		r->worst = code;
 }
 
+/* Takes line (malloc'd) as result seq and prints what is now in order. */
 static void
-emit(struct run *r, const struct ir_result *res)
+deliver(struct run *r, long seq, char *line, int code, int recognised)
 {
-	char *line = r->o->json ? ir_result_json_line(res, r->o->flags) :
-	    ir_result_tsv(res);
+	long i, k;
 
-	printf("%s\n", line);
-	fflush(stdout);
-	free(line);
+	pthread_mutex_lock(&r->mu);
+	worse(r, code);
+	r->recognised += recognised;
+	k = seq - r->printed;
+	if (k >= r->cap) {
+		long ncap = r->cap ? r->cap : 16;
+		while (ncap <= k)
+			ncap *= 2;
+		r->pending = ir_xrealloc(r->pending, sizeof *r->pending * ncap);
+		for (i = r->cap; i < ncap; i++)
+			r->pending[i] = NULL;
+		r->cap = ncap;
+	}
+	r->pending[k] = line;
+	for (k = 0; k < r->cap && r->pending[k]; k++) {
+		printf("%s\n", r->pending[k]);
+		free(r->pending[k]);
+	}
+	if (k > 0) {
+		fflush(stdout);
+		memmove(r->pending, r->pending + k,
+		    sizeof *r->pending * (r->cap - k));
+		for (i = r->cap - k; i < r->cap; i++)
+			r->pending[i] = NULL;
+		r->printed += k;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* The next image name (malloc'd) and its sequence number, or NULL. */
+static char *
+next_name(struct run *r, long *seq)
+{
+	char *name = NULL, *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	pthread_mutex_lock(&r->mu);
+	if (r->files) {
+		if (r->next < r->nfiles)
+			name = ir_xstrdup(r->files[r->next]);
+	} else {
+		while (!name && (len = getline(&line, &cap, stdin)) > 0) {
+			while (len > 0 && (line[len - 1] == '\n' ||
+			    line[len - 1] == '\r'))
+				line[--len] = 0;
+			if (len > 0)
+				name = ir_xstrdup(line);
+		}
+		free(line);
+	}
+	if (name) {
+		*seq = r->next++;
+		r->images++;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return name;
 }
 
 static void
-one(struct run *r, const char *path)
+one(struct slot *sl, long seq, const char *path)
 {
-	static struct ir_face faces[IR_MAX_FACES];
+	const struct opts *o = sl->r->o;
 	struct ir_match match[IR_MAX_FACES];
 	struct ir_result res = { 0 };
 	struct ir_image img;
 	char err[IR_ERRMAX];
 	double t0;
-	int rc, n = 0, i;
+	int rc, n = 0, i, recognised = 0;
 
-	r->images++;
 	res.name = path;
 	t0 = ir_now_ms();
-	rc = ir_image_load(path, r->o->max_pixels, &img, err);
+	rc = ir_image_load(path, o->max_pixels, &img, err);
 	t0 = ir_now_ms() - t0;
 	if (rc == IR_OK) {
-		rc = ir_engine_faces(r->e, &img, faces, IR_MAX_FACES, &n,
+		rc = ir_engine_faces(sl->e, &img, sl->faces, IR_MAX_FACES, &n,
 		    &res.ms, err);
 		ir_image_free(&img);
 	}
@@ -148,57 +223,87 @@ one(struct run *r, const char *path)
 	if (rc != IR_OK) {
 		ir_warn("%s: %s", path, err);
 		res.error = err;
-		emit(r, &res);
-		worse(r, exit_of(rc));
-		return;
+	} else {
+		for (i = 0; i < n; i++) {
+			ir_gallery_match(&sl->r->g, sl->faces[i].desc,
+			    o->threshold, &match[i]);
+			if (match[i].person >= 0 &&
+			    strcmp(match[i].label, "unknown") != 0)
+				recognised++;
+		}
+		res.nfaces = n;
+		res.faces = sl->faces;
+		res.match = match;
 	}
-	for (i = 0; i < n; i++) {
-		ir_gallery_match(&r->g, faces[i].desc, r->o->threshold,
-		    &match[i]);
-		if (match[i].person >= 0 &&
-		    strcmp(match[i].label, "unknown") != 0)
-			r->recognised++;
+	deliver(sl->r, seq, o->json ? ir_result_json_line(&res, o->flags) :
+	    ir_result_tsv(&res), rc == IR_OK ? IR_EXIT_OK : exit_of(rc),
+	    recognised);
+}
+
+static void *
+slot_main(void *arg)
+{
+	struct slot *sl = arg;
+	char *name;
+	long seq;
+
+	while ((name = next_name(sl->r, &seq))) {
+		one(sl, seq, name);
+		free(name);
 	}
-	res.nfaces = n;
-	res.faces = faces;
-	res.match = match;
-	emit(r, &res);
+	return NULL;
 }
 
 static int
 classify(const struct opts *o, char **files, int nfiles)
 {
-	struct run r = { .o = o };
+	struct run r = { .o = o, .files = nfiles > 0 ? files : NULL,
+	    .nfiles = nfiles };
+	struct ir_engine_opts eo = o->eng;
+	struct slot *sl;
+	pthread_t *tid;
 	char err[IR_ERRMAX], def[4096];
 	const char *gpath = o->gallery ? o->gallery :
 	    ir_gallery_default(def, sizeof def);
-	int i, rc;
+	int i, rc, n = o->eng.threads > 1 ? o->eng.threads : 1;
 
 	if ((rc = ir_gallery_load(gpath, &r.g, err)) != IR_OK)
 		ir_die(exit_of(rc), "cannot load gallery: %s", err);
 	if (r.g.n == 0)
 		ir_warn("gallery %s is empty: every face will be unknown",
 		    gpath);
-	if ((rc = ir_engine_open(&r.e, &o->eng, err)) != IR_OK)
-		ir_die(exit_of(rc), "cannot load the face models: %s", err);
-	if (nfiles > 0) {
-		for (i = 0; i < nfiles; i++)
-			one(&r, files[i]);
-	} else {
-		char *line = NULL;
-		size_t cap = 0;
-		ssize_t len;
-
-		while ((len = getline(&line, &cap, stdin)) > 0) {
-			while (len > 0 && (line[len - 1] == '\n' ||
-			    line[len - 1] == '\r'))
-				line[--len] = 0;
-			if (len > 0)
-				one(&r, line);
-		}
-		free(line);
+	eo.threads = 1;
+	sl = ir_xcalloc(n, sizeof *sl);
+	tid = ir_xcalloc(n, sizeof *tid);
+	for (i = 0; i < n; i++) {
+		sl[i].r = &r;
+		sl[i].faces = ir_xcalloc(IR_MAX_FACES, sizeof *sl[i].faces);
+		rc = i == 0 ? ir_engine_open(&sl[i].e, &eo, err) :
+		    ir_engine_clone(sl[0].e, &sl[i].e, err);
+		if (rc != IR_OK)
+			ir_die(exit_of(rc), "cannot load the face models: %s",
+			    err);
 	}
-	ir_engine_close(r.e);
+	pthread_mutex_init(&r.mu, NULL);
+	if (n == 1)
+		slot_main(&sl[0]);
+	else {
+		for (i = 0; i < n; i++)
+			if ((rc = pthread_create(&tid[i], NULL, slot_main,
+			    &sl[i])) != 0)
+				ir_die(IR_EXIT_TEMPFAIL, "cannot start a "
+				    "thread: %s", strerror(rc));
+		for (i = 0; i < n; i++)
+			pthread_join(tid[i], NULL);
+	}
+	pthread_mutex_destroy(&r.mu);
+	for (i = n - 1; i >= 0; i--) {
+		ir_engine_close(sl[i].e);
+		free(sl[i].faces);
+	}
+	free(sl);
+	free(tid);
+	free(r.pending);
 	ir_gallery_free(&r.g);
 	if (r.worst == IR_EXIT_OK && r.images > 0 && r.recognised == 0)
 		r.worst = IR_EXIT_NO;

@@ -69,7 +69,8 @@ find(const char *id)
 {
 	struct want k = { .id = (char *)id };
 
-	return bsearch(&k, wants, nwants, sizeof *wants, cmp_want);
+	return nwants ? bsearch(&k, wants, nwants, sizeof *wants,
+	    cmp_want) : NULL;
 }
 
 static void
@@ -263,6 +264,7 @@ main(int argc, char **argv)
 	struct ir_msg m[IR_QUEUE_MAX_BATCH];
 	const char *rflag = NULL;
 	char err[IR_ERRMAX], *rurl, *line = NULL, *end;
+	char store_err[IR_ERRMAX] = "";
 	struct ir_queue *q = NULL;
 	double timeout = 60, deadline, left;
 	size_t i, left_n, cap = 0;
@@ -302,7 +304,8 @@ main(int argc, char **argv)
 		free(line);
 	}
 	/* Sorted for lookup; a repeated id is waited for once. */
-	qsort(wants, nwants, sizeof *wants, cmp_want);
+	if (nwants > 1)
+		qsort(wants, nwants, sizeof *wants, cmp_want);
 	for (i = 1, k = nwants ? 1 : 0; i < nwants; i++) {
 		if (strcmp(wants[i].id, wants[k - 1].id) == 0) {
 			free(wants[i].id);
@@ -340,7 +343,11 @@ main(int argc, char **argv)
 			} else {
 				if (!w->done) {
 					if ((rc = print_result(w, o, err))) {
-						ir_warn("%s", err);
+						/* The output store failed: the
+						 * message comes back; try again
+						 * then, and say so at the end. */
+						snprintf(store_err,
+						    sizeof store_err, "%s", err);
 						hold(&m[k], id);
 						json_decref(o);
 						continue;
@@ -377,8 +384,13 @@ failed:
 		release(q);
 		ir_queue_close(q);
 	}
-	if (left_n > 0 && ex == IR_EXIT_OK)
+	if (left_n > 0 && ex == IR_EXIT_OK) {
 		ex = IR_EXIT_NO;
+		if (*store_err) {
+			ir_warn("%s", store_err);
+			ex = IR_EXIT_TEMPFAIL;
+		}
+	}
 	for (i = 0; i < nwants; i++) {
 		if (!wants[i].done)
 			ir_warn("no result for %s%s%s", wants[i].id,

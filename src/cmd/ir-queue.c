@@ -243,7 +243,6 @@ main(int argc, char **argv)
 		usage();
 	if (!strcmp(cmd, "visibility") && argc < 2)
 		usage();
-	o.create = o.create || !strcmp(cmd, "send");
 	if ((rc = ir_queue_open(url, &o, &q, err))) {
 		ir_warn("%s", err);
 		return exit_code(rc) == IR_EXIT_NO ? IR_EXIT_TEMPFAIL :

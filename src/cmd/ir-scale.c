@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,12 +37,13 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: ir-scale [-nv] [-a local|systemd|exec:CMD] [-m MIN] "
+	    "usage: ir-scale [-Dnv] [-a local|systemd|exec:CMD] [-m MIN] "
 	    "[-M MAX] [-t TARGET]\n"
 	    "                [-c COOLDOWN] [-l INTERVAL] [-S STATEDIR] "
 	    "[-q URL]\n"
-	    "                [-i IDLE] [-w WORKERCMD] [-s URL] [-o URL] "
-	    "[-g GALLERY] [-T N]\n");
+	    "                [-i IDLE] [-w WORKERCMD] [-L LOGFILE] [-s URL] "
+	    "[-o URL]\n"
+	    "                [-g GALLERY] [-T N]\n");
 	exit(IR_EXIT_USAGE);
 }
 
@@ -108,6 +111,57 @@ mkdir_p(const char *path)
 	return r;
 }
 
+/*
+ * For a spool queue, an inotify watch on its new/ folder, so the loop
+ * wakes as soon as a request arrives instead of at the next interval;
+ * -1 for other queues (or when inotify is not available).
+ */
+static int
+watch_queue(const char *url)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (!strncmp(url, "spool:", 6))
+		url += 6;
+	if (*url != '/')
+		return -1;
+	snprintf(path, sizeof path, "%s/new", url);
+	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		return -1;
+	if (inotify_add_watch(fd, path, IN_MOVED_TO | IN_CREATE) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sleeps up to left seconds, less if the queue's watch fires. */
+static void
+wait_for(int wfd, double left)
+{
+	char buf[4096];
+	struct pollfd p = { .fd = wfd, .events = POLLIN };
+	struct timespec ts;
+
+	if (left <= 0)
+		return;
+	if (wfd < 0) {
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);   /* a signal cuts it short */
+		return;
+	}
+	if (poll(&p, 1, (int)(left * 1000 + 0.5)) > 0) {
+		while (read(wfd, buf, sizeof buf) > 0)
+			;
+		/* a burst is many events: let it land for 10 ms */
+		ts.tv_sec = 0;
+		ts.tv_nsec = 10000000;
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Takes the state folder's lock, waiting a little for a run in progress. */
 static int
 take_lock(const char *dir)
@@ -162,6 +216,8 @@ struct opts {
 	struct ir_scale_policy pol;
 	int dry, verbose;
 	double interval;   /* < 0: one decision */
+	double hold_until; /* loop: no scale-out before (workers failing) */
+	double backoff;    /* its next length, seconds */
 };
 
 /*
@@ -169,16 +225,31 @@ struct opts {
  * (0 or 75) and fills line with the log line (without the program name).
  */
 static int
-tick(const struct opts *o, struct ir_act *a, struct ir_queue *q,
+tick(struct opts *o, struct ir_act *a, struct ir_queue *q,
     const char *statedir, struct ir_scale_state *st, char *line, size_t len)
 {
 	static int ids[IR_ACT_MAXID];
 	struct ir_scale_decision d;
 	char err[IR_ERRMAX], extra[IR_ERRMAX + 64] = "";
 	long vis, inf;
-	int n, done, r;
+	int n, done, r, bad, status = 0;
+	double t = now_s();
 
-	ir_act_reap();
+	/*
+	 * A worker that exits 2 (bad gallery, model, URL) or cannot run
+	 * would only fail again: hold scale-out back, 1 s doubling to 60 s,
+	 * instead of starting workers at every tick.
+	 */
+	if ((bad = ir_act_reap(&status)) > 0) {
+		ir_warn("%d worker%s exited with status %d (a restart will "
+		    "not help): no new worker for %.0f s", bad, bad > 1 ?
+		    "s" : "", status, o->backoff);
+		o->hold_until = t + o->backoff;
+		o->backoff = o->backoff * 2 > 60 ? 60 : o->backoff * 2;
+	} else if (o->hold_until && t > o->hold_until + 60) {
+		o->hold_until = 0;      /* a minute without failures */
+		o->backoff = 1;
+	}
 	if ((r = ir_act_list(a, ids, &n, err)) != IR_OK) {
 		snprintf(line, len, "cannot count workers: %s", err);
 		return IR_EXIT_TEMPFAIL;
@@ -187,13 +258,16 @@ tick(const struct opts *o, struct ir_act *a, struct ir_queue *q,
 		snprintf(line, len, "cannot read the queue depth: %s", err);
 		return IR_EXIT_TEMPFAIL;
 	}
-	ir_scale_decide(&o->pol, st, vis, inf, n, now_s(), &d);
+	ir_scale_decide(&o->pol, st, vis, inf, n, t, &d);
 	r = IR_EXIT_OK;
 	if (o->dry) {
 		if (d.action == IR_SCALE_OUT)
 			snprintf(extra, sizeof extra, " start=%d", d.delta);
 		else if (d.action == IR_SCALE_IN)
 			snprintf(extra, sizeof extra, " stop=%d", -d.delta);
+	} else if (d.action == IR_SCALE_OUT && t < o->hold_until) {
+		snprintf(extra, sizeof extra, " started=0 held=%.0fs",
+		    o->hold_until - t);
 	} else if (d.action == IR_SCALE_OUT) {
 		r = ir_act_start(a, ids, n, d.delta, &done, err);
 		snprintf(extra, sizeof extra, " started=%d", done);
@@ -219,6 +293,41 @@ tick(const struct opts *o, struct ir_act *a, struct ir_queue *q,
 	return r;
 }
 
+/*
+ * -D: the loop is over; stop every worker (each finishes its batch) and,
+ * for local workers, wait until all have exited, reaping them.
+ */
+static int
+drain_all(struct ir_act *a)
+{
+	static int ids[IR_ACT_MAXID];
+	char err[IR_ERRMAX];
+	int n, done;
+
+	a->stop_busy = 1;               /* SIGTERM: each finishes its batch */
+	signal(SIGTERM, SIG_DFL);       /* a second TERM ends the wait */
+	signal(SIGINT, SIG_DFL);
+	if (ir_act_list(a, ids, &n, err) != IR_OK ||
+	    ir_act_stop(a, ids, n, n, &done, err) != IR_OK) {
+		ir_warn("drain: %s", err);
+		return IR_EXIT_TEMPFAIL;
+	}
+	ir_warn("drain: stopping %d workers", done);
+	while (a->kind == IR_ACT_LOCAL) {
+		ir_act_reap(NULL);
+		if (ir_act_list(a, ids, &n, err) != IR_OK) {
+			ir_warn("drain: %s", err);
+			return IR_EXIT_TEMPFAIL;
+		}
+		if (n > 0)      /* started just now: stop those too */
+			ir_act_stop(a, ids, n, n, &done, err);
+		if (ir_act_occupied() == 0)
+			break;
+		usleep(50000);
+	}
+	return IR_EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -229,7 +338,7 @@ main(int argc, char **argv)
 	char err[IR_ERRMAX], line[2 * IR_ERRMAX], last[2 * IR_ERRMAX] = "";
 	const char *qflag = NULL, *actname = "local", *statedir = NULL;
 	char *qurl, *sdir;
-	int c, maxset = 0, lockfd, r = 0;
+	int c, maxset = 0, lockfd, r = 0, drain = 0, wfd;
 	long cpus;
 	double quiet_until = 0;
 	char **wargs;
@@ -243,14 +352,17 @@ main(int argc, char **argv)
 	o.pol.max = 19;
 	o.pol.cooldown_s = 30;
 	o.interval = -1;
-	a.idle_s = 5;
+	o.backoff = 1;
+	a.idle_s = -1;
 	a.command = (char *)ir_getenv("IR_WORKER_COMMAND", "ir-classify -w");
 	wargs = ir_xcalloc(argc * 2 + 1, sizeof *wargs);
 
-	while ((c = getopt(argc, argv, "a:c:g:hi:l:m:M:no:q:s:S:t:T:vw:"))
+	while ((c = getopt(argc, argv, "a:c:Dg:hi:l:L:m:M:no:q:s:S:t:T:vw:"))
 	    != -1) {
 		switch (c) {
 		case 'a': actname = optarg; break;
+		case 'D': drain = 1; break;
+		case 'L': a.logfile = optarg; break;
 		case 'c': o.pol.cooldown_s = parse_secs(optarg, "cooldown");
 			break;
 		case 'i': a.idle_s = parse_secs(optarg, "idle time"); break;
@@ -277,8 +389,8 @@ main(int argc, char **argv)
 		case 'w': a.command = optarg; break;
 		case 'g': case 'o': case 's': case 'T':
 			/* handed to local workers as they are */
-			wargs[nwargs] = ir_xmalloc(3);
-			snprintf(wargs[nwargs++], 3, "-%c", c);
+			wargs[nwargs++] = c == 'g' ? "-g" : c == 'o' ? "-o" :
+			    c == 's' ? "-s" : "-T";
 			wargs[nwargs++] = optarg;
 			break;
 		default: usage();
@@ -341,6 +453,7 @@ main(int argc, char **argv)
 		    "cannot open queue %s: %s", qurl, err);
 
 	lockfd = o.dry ? -1 : take_lock(a.statedir);
+	a.readonly = o.dry;
 	a.lockfd = lockfd;
 	load_state(a.statedir, &st);
 
@@ -350,18 +463,22 @@ main(int argc, char **argv)
 			printf("%s\n", line);
 		if (!o.dry || r != IR_EXIT_OK)
 			ir_warn("%s", line);
-		ir_queue_close(q);
-		return r;
+		goto done;
 	}
 
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGHUP, on_signal);
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;      /* no SA_RESTART: cut a wait */
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	wfd = watch_queue(ir_queue_url(q));
 	signal(SIGPIPE, SIG_IGN);
 	while (!stopping) {
 		double t0 = now_s(), left;
-		struct timespec ts;
-
 		char *cd;
 		size_t keylen;
 
@@ -369,7 +486,8 @@ main(int argc, char **argv)
 		/* one line per decision that changes something (the cooldown
 		 * counting down is no change); the same line again only with
 		 * -v or once a minute */
-		cd = strstr(line, " cooldown=");
+		if (!(cd = strstr(line, " cooldown=")))
+			cd = strstr(line, " held=");
 		keylen = cd ? (size_t)(cd - line) : strlen(line);
 		if (o.verbose || strlen(last) != keylen ||
 		    strncmp(line, last, keylen) || t0 >= quiet_until) {
@@ -381,13 +499,20 @@ main(int argc, char **argv)
 			quiet_until = t0 + 60;
 		}
 		left = o.interval - (now_s() - t0);
-		if (left > 0) {
-			ts.tv_sec = (time_t)left;
-			ts.tv_nsec = (long)((left - ts.tv_sec) * 1e9);
-			nanosleep(&ts, NULL);   /* a signal cuts it short */
-		}
+		wait_for(wfd, left);
 	}
+	if (wfd >= 0)
+		close(wfd);
+	r = IR_EXIT_OK;
+	if (drain && !o.dry)
+		r = drain_all(&a);
+done:
 	ir_queue_close(q);
+	if (lockfd >= 0)
+		close(lockfd);
 	free(qurl);
-	return IR_EXIT_OK;
+	free(sdir);
+	free(a.statedir);
+	free(wargs);
+	return r;
 }

@@ -71,13 +71,30 @@ ir_proc_start(long pid, unsigned long long *start, char *state)
 	return IR_OK;
 }
 
-void
-ir_act_reap(void)
+int
+ir_act_occupied(void)
 {
-	int st;
+	int i, n = 0;
 
-	while (waitpid(-1, &st, WNOHANG) > 0)
-		;
+	for (i = 1; i <= IR_ACT_MAXID; i++)
+		n += occupied[i] != 0;
+	return n;
+}
+
+int
+ir_act_reap(int *status)
+{
+	int st, bad = 0;
+
+	while (waitpid(-1, &st, WNOHANG) > 0) {
+		if (WIFEXITED(st) && (WEXITSTATUS(st) == 2 ||
+		    WEXITSTATUS(st) == 126 || WEXITSTATUS(st) == 127)) {
+			bad++;
+			if (status)
+				*status = WEXITSTATUS(st);
+		}
+	}
+	return bad;
 }
 
 static int
@@ -305,7 +322,8 @@ local_list(struct ir_act *a, int *ids, int *n, char *err)
 		    id > IR_ACT_MAXID)
 			continue;
 		if (!local_alive(a, (int)id, &pid)) {
-			local_forget(a, (int)id);
+			if (!a->readonly)
+				local_forget(a, (int)id);
 			continue;
 		}
 		occupied[id] = 1;
@@ -315,7 +333,6 @@ local_list(struct ir_act *a, int *ids, int *n, char *err)
 		free(stop);
 	}
 	closedir(d);
-	/* stale markers of workers whose pid file is gone */
 	free(dir);
 	qsort(ids, *n, sizeof *ids, cmp_int);
 	return IR_OK;
@@ -335,6 +352,16 @@ local_child(struct ir_act *a, int id, int pfd)
 	setsid();
 	if ((nul = open("/dev/null", O_RDONLY)) >= 0)
 		dup2(nul, 0);
+	if (a->logfile) {
+		int lfd = open(a->logfile, O_WRONLY | O_APPEND | O_CREAT, 0644);
+
+		if (lfd < 0)
+			goto fail;
+		dup2(lfd, 1);
+		dup2(lfd, 2);
+		if (lfd > 2)
+			close(lfd);
+	}
 	if (ir_proc_start(getpid(), &start, NULL) != IR_OK)
 		goto fail;
 	snprintf(buf, sizeof buf, "%ld %llu\n", (long)getpid(), start);
@@ -450,7 +477,9 @@ local_stop(struct ir_act *a, const int *ids, int n, int count,
 		for (i = n - 1; i >= 0 && *stopped < count; i--) {
 			char st = local_state(a, ids[i]), *stop, mark[32];
 
-			if (st == 'b' || (pass == 0) != (st == 'i'))
+			if (st == 'b' && !a->stop_busy)
+				continue;
+			if ((pass == 0) != (st == 'i'))
 				continue;
 			if (!local_alive(a, ids[i], &pid))
 				continue;

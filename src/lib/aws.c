@@ -218,6 +218,7 @@ struct hdrs {
 	long long content_length;
 	char query_error[160];
 	char errortype[160];
+	char bucket_region[64];
 };
 
 static void
@@ -249,6 +250,7 @@ header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
 		h->content_length = -1;
 		h->query_error[0] = h->errortype[0] = '\0';
+		h->bucket_region[0] = '\0';
 		return n;
 	}
 	char cl[32] = "";
@@ -259,6 +261,8 @@ header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	    sizeof h->query_error);
 	hdr_value(ptr, n, "x-amzn-errortype", h->errortype,
 	    sizeof h->errortype);
+	hdr_value(ptr, n, "x-amz-bucket-region", h->bucket_region,
+	    sizeof h->bucket_region);
 	return n;
 }
 
@@ -653,6 +657,12 @@ ir_aws_region(const struct ir_aws *a)
 	return a->region;
 }
 
+void
+ir_aws_set_region(struct ir_aws *a, const char *region)
+{
+	snprintf(a->region, sizeof a->region, "%s", region);
+}
+
 const char *
 ir_aws_endpoint(const struct ir_aws *a)
 {
@@ -744,12 +754,14 @@ xml_field(const char *s, const char *tag, char *out, size_t outlen)
 	free(u);
 }
 
-/* AWS's error code and message from a reply (JSON, XML or headers). */
-static void
-parse_error(struct ir_aws_resp *r, const struct hdrs *h)
+void
+ir_aws_parse_error(const char *body, long status, const char *query_error,
+    const char *errortype, char *code, size_t codelen, char *message,
+    size_t msglen)
 {
-	r->code[0] = r->message[0] = '\0';
-	const char *body = r->body ? (const char *)r->body : "";
+	code[0] = message[0] = '\0';
+	if (!body)
+		body = "";
 	json_error_t je;
 	json_t *j = (*body == '{') ? json_loads(body, 0, &je) : NULL;
 	if (j) {
@@ -759,38 +771,46 @@ parse_error(struct ir_aws_resp *r, const struct hdrs *h)
 			m = json_string_value(json_object_get(j, "Message"));
 		if (t) {
 			const char *hash = strrchr(t, '#');
-			snprintf(r->code, sizeof r->code, "%s", hash ? hash + 1
-			    : t);
+			snprintf(code, codelen, "%s", hash ? hash + 1 : t);
 		}
 		if (m)
-			snprintf(r->message, sizeof r->message, "%s", m);
+			snprintf(message, msglen, "%s", m);
 		json_decref(j);
 	} else if (strstr(body, "<Error>") || strstr(body, "<Code>")) {
-		xml_field(body, "Code", r->code, sizeof r->code);
-		xml_field(body, "Message", r->message, sizeof r->message);
+		xml_field(body, "Code", code, codelen);
+		xml_field(body, "Message", message, msglen);
 	}
 	/* SQS's compatibility header has the classic code name. */
-	if (h->query_error[0]) {
-		char qe[sizeof r->code];
-		snprintf(qe, sizeof qe, "%.*s", (int)sizeof qe - 1, h->query_error);
-		qe[strcspn(qe, ";")] = '\0';
-		if (*qe)
-			snprintf(r->code, sizeof r->code, "%s", qe);
-	} else if (!r->code[0] && h->errortype[0]) {
-		snprintf(r->code, sizeof r->code, "%.*s",
-		    (int)strcspn(h->errortype, ":"), h->errortype);
+	if (query_error && query_error[0]) {
+		size_t n = strcspn(query_error, ";");
+		if (n > 0)
+			snprintf(code, codelen, "%.*s", (int)n, query_error);
+	} else if (!code[0] && errortype && errortype[0]) {
+		snprintf(code, codelen, "%.*s", (int)strcspn(errortype, ":"),
+		    errortype);
 	}
-	/* Messages go into one-line errors: flatten them. */
-	for (char *c = r->message; *c; c++)
-		if (*c == '\n' || *c == '\r' || *c == '\t')
+	/* Codes and messages go into one-line errors: flatten them. */
+	for (char *c = message; *c; c++)
+		if ((unsigned char)*c < ' ')
 			*c = ' ';
-	if (!r->code[0]) {
-		const char *st = r->status == 404 ? "NotFound" :
-		    r->status == 403 ? "Forbidden" : r->status == 400 ?
-		    "BadRequest" : r->status == 503 ? "ServiceUnavailable" :
+	for (char *c = code; *c; c++)
+		if ((unsigned char)*c < ' ')
+			*c = ' ';
+	if (!code[0]) {
+		const char *st = status == 404 ? "NotFound" :
+		    status == 403 ? "Forbidden" : status == 400 ?
+		    "BadRequest" : status == 503 ? "ServiceUnavailable" :
 		    "HTTPError";
-		snprintf(r->code, sizeof r->code, "%s", st);
+		snprintf(code, codelen, "%s", st);
 	}
+}
+
+static void
+parse_error(struct ir_aws_resp *r, const struct hdrs *h)
+{
+	ir_aws_parse_error(r->body ? (const char *)r->body : "", r->status,
+	    h->query_error, h->errortype, r->code, sizeof r->code, r->message,
+	    sizeof r->message);
 }
 
 static int
@@ -1002,7 +1022,7 @@ attempt(struct ir_aws *a, const struct ir_aws_req *r, const struct creds *c,
 		}
 	}
 	h->content_length = -1;
-	h->query_error[0] = h->errortype[0] = '\0';
+	h->query_error[0] = h->errortype[0] = h->bucket_region[0] = '\0';
 	CURLcode rc = curl_easy_perform(cu);
 	curl_slist_free_all(hl);
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, NULL);
@@ -1016,7 +1036,8 @@ ir_aws_request(struct ir_aws *a, const struct ir_aws_req *r,
 	memset(resp, 0, sizeof *resp);
 	resp->content_length = -1;
 	double start = ir_now_ms();
-	double deadline = start + ir_aws_timeout() * 1000;
+	/* A long poll's own wait does not count against the deadline. */
+	double deadline = start + (ir_aws_timeout() + r->wait_s) * 1000;
 	int n = 0, refreshed = 0, force = 0;
 	char last[IR_ERRMAX] = "";
 	char url[1024];
@@ -1056,6 +1077,8 @@ ir_aws_request(struct ir_aws *a, const struct ir_aws_req *r,
 			resp->len = b.len;
 			resp->status = status;
 			resp->content_length = h.content_length;
+			snprintf(resp->bucket_region, sizeof resp->bucket_region,
+			    "%s", h.bucket_region);
 			if (b.over)
 				return ir_err(err, IR_EINVAL, "%s: the reply is "
 				    "larger than %zu bytes", r->what,

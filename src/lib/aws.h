@@ -40,12 +40,15 @@ void ir_aws_close(struct ir_aws *a);
 
 /* The client's region (never NULL). */
 const char *ir_aws_region(const struct ir_aws *a);
+/* Changes the client's region (S3: a bucket found in another one). */
+void ir_aws_set_region(struct ir_aws *a, const char *region);
 /* The endpoint override from the environment (no trailing '/'), or NULL. */
 const char *ir_aws_endpoint(const struct ir_aws *a);
 
 /*
- * The total time one request may take with all its retries, in seconds;
- * after it a request fails with IR_ETEMP "cannot reach URL: why". The
+ * The total time one request may take with all its retries, in seconds
+ * (plus the request's long-poll wait); after it a request fails with
+ * IR_ETEMP "cannot reach URL: why". The
  * default is IR_AWS_TIMEOUT from the environment, else 60. Tools set it
  * from their own timeout option. Process-wide.
  */
@@ -73,6 +76,7 @@ struct ir_aws_resp {
 	long long content_length; /* Content-Length header, or -1 */
 	char code[128];           /* AWS error code when status >= 300 */
 	char message[256];        /* AWS error message when status >= 300 */
+	char bucket_region[64];   /* S3's x-amz-bucket-region header, or "" */
 };
 
 /*
@@ -99,6 +103,17 @@ int ir_aws_whoami(char *source, size_t slen, char *akid, size_t alen,
 
 /* Forgets cached credentials (tests; after changing the environment). */
 void ir_aws_forget_credentials(void);
+
+/*
+ * AWS's error code and message from a reply: a JSON body ("__type" after
+ * its '#', "message"), an XML body (<Code>, <Message>), the
+ * x-amzn-query-error header (SQS's classic code, preferred) or
+ * x-amzn-errortype; else a name for the HTTP status. Both are made one
+ * line. body is NUL-terminated; the headers may be NULL.
+ */
+void ir_aws_parse_error(const char *body, long status,
+    const char *query_error, const char *errortype, char *code,
+    size_t codelen, char *message, size_t msglen);
 
 /* Decodes the five XML entities and &#N; / &#xN; of n bytes; malloc'd. */
 char *ir_aws_xml_unescape(const char *s, size_t n);

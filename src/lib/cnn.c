@@ -1,8 +1,10 @@
 /*
- * cnn.c: the layer kernels of cnn.h: im2col / 1x1 convolutions on
- * cblas_sgemm, Winograd F(2x2,3x3) and F(4x4,3x3) around our own GEMM,
- * depthwise convolution, pooling, fused epilogues, and the run-time choice
- * of the CPU variant (avx512 / avx2 / generic) of our own kernels.
+ * cnn.c: the layer kernels of cnn.h: 1x1 and generic im2col convolutions
+ * on cblas_sgemm; our own panel-packed GEMM (implicit GEMM straight from
+ * the input, or on im2col chunks) with fused epilogues; Winograd F(2x2),
+ * F(4x4) and F(6x6,3x3) around that GEMM; depthwise convolution, pooling,
+ * and the run-time choice of the CPU variant (avx512 / avx2 / generic) of
+ * our own kernels, whose bodies are in cnn_kern.h.
  *
  * Invariants: forward functions never allocate and only write their out
  * and ws arguments; the only global state is the variant table pointer
@@ -25,32 +27,55 @@
 /* Width of the packed weight panels of our GEMM (>= 2 * widest VW). */
 #define IR_PANEL 32
 
+/*
+ * Each variant is the same source compiled for its ISA: GCC through
+ * target/optimize pragmas (O3, and FMA contraction, which -std=c11 turns
+ * off by default), clang through an attribute pragma.
+ */
 #define KV(name) name##_generic
 #define VW 4
+#ifdef __clang__
+#include "cnn_kern.h"
+#else
 #pragma GCC push_options
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "fp-contract=fast")
 #include "cnn_kern.h"
 #pragma GCC pop_options
+#endif
 #undef KV
 #undef VW
 
 #define KV(name) name##_avx2
 #define VW 8
+#ifdef __clang__
+#pragma clang attribute push (__attribute__((target("avx2,fma"))), \
+	apply_to = function)
+#include "cnn_kern.h"
+#pragma clang attribute pop
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "fp-contract=fast")
 #include "cnn_kern.h"
 #pragma GCC pop_options
+#endif
 #undef KV
 #undef VW
 
 #define KV(name) name##_avx512
 #define VW 16
+#ifdef __clang__
+#pragma clang attribute push (__attribute__((target( \
+	"avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))), apply_to = function)
+#include "cnn_kern.h"
+#pragma clang attribute pop
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "fp-contract=fast")
 #include "cnn_kern.h"
 #pragma GCC pop_options
+#endif
 #undef KV
 #undef VW
 
@@ -63,21 +88,25 @@ struct variant {
 	void (*gemm)(int, int, int, const float *, int, const float *,
 	    float *, int, const float *, const float *, const float *, int,
 	    int);
+	void (*conv_direct)(const struct ir_conv *, const float *, int, int,
+	    int, int, size_t, size_t, float *, const float *);
 	void (*wino_in)(int, const float *, int, int, int, int, int, int, int,
 	    float *);
 	void (*wino_out)(int, const float *, int, int, int, int, int, int, int,
 	    const float *, const float *, const float *, int, float *);
 };
 
-#define VARIANT(s) { #s, epilogue_##s, dwconv_##s, gemm_##s, wino_in_##s, \
-	wino_out_##s }
+#define VARIANT(s) { #s, epilogue_##s, dwconv_##s, gemm_##s, \
+	conv_direct_##s, wino_in_##s, wino_out_##s }
 static const struct variant variants[] = {
 	VARIANT(avx512), VARIANT(avx2), VARIANT(generic),
 };
 #define NVARIANT (int)(sizeof(variants) / sizeof(variants[0]))
 
 /* The portable loops below (pools, means) vectorise at O3. */
+#ifndef __clang__
 #pragma GCC optimize("O3")
+#endif
 
 static const struct variant *cur;
 static int blas_threads = 1;
@@ -145,11 +174,16 @@ ir_cnn_set_cpu(const char *name, char *err)
 int
 ir_cnn_set_threads(int n)
 {
+	static int told;
 	int old = blas_threads;
 	if (n < 1)
 		n = 1;
 	blas_threads = n;
-	openblas_set_num_threads(n);
+	/* the first call always reaches OpenBLAS (its own default is the
+	 * core count), later ones only on a change */
+	if (!told || n != old)
+		openblas_set_num_threads(n);
+	told = 1;
 	return old;
 }
 
@@ -244,7 +278,12 @@ wino_block(const struct ir_conv *c, int ntiles)
 {
 	int a = c->wm + 2;
 	size_t per = (size_t)a * a * (c->cin + c->cout) * sizeof(float);
-	size_t tb = ((size_t)2 << 20) / per;
+	static size_t budget;
+	if (!budget) {
+		const char *e = getenv("IR_WINO_KB");
+		budget = (e && atoi(e) > 0 ? (size_t)atoi(e) : 512) << 10;
+	}
+	size_t tb = budget / per;
 	if (tb < 6)
 		tb = 6;
 	tb -= tb % 6;
@@ -263,15 +302,26 @@ wino_weights(int m, const float *w, int cin, int cout, float *U)
 		{ 1.0 / 24, -1.0 / 12, 1.0 / 6 },
 		{ 0, 0, 1 },
 	};
+	static const double G6[8][3] = {
+		{ 1, 0, 0 },
+		{ -2.0 / 9, -2.0 / 9, -2.0 / 9 },
+		{ -2.0 / 9, 2.0 / 9, -2.0 / 9 },
+		{ 1.0 / 90, 1.0 / 45, 2.0 / 45 },
+		{ 1.0 / 90, -1.0 / 45, 2.0 / 45 },
+		{ 1.0 / 45, 1.0 / 90, 1.0 / 180 },
+		{ 1.0 / 45, -1.0 / 90, 1.0 / 180 },
+		{ 0, 0, 1 },
+	};
 	static const double G2[4][3] = {
 		{ 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 },
 	};
 	int a = m + 2;
-	const double *G = m == 4 ? &G4[0][0] : &G2[0][0];
+	const double *G = m == 6 ? &G6[0][0] : m == 4 ? &G4[0][0] :
+	    &G2[0][0];
 
 	for (int ci = 0; ci < cin; ci++) {
 		for (int co = 0; co < cout; co++) {
-			double g[3][3], t[6][3];
+			double g[3][3], t[8][3];
 			for (int ky = 0; ky < 3; ky++)
 				for (int kx = 0; kx < 3; kx++)
 					g[ky][kx] = w[((size_t)(ky * 3 + kx) *
@@ -320,7 +370,7 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 	if (wok && c->wino >= 0 && c->kh == 3 && c->kw == 3 &&
 	    c->stride == 1 && c->pad == IR_PAD_SAME && c->cin % 16 == 0 &&
 	    c->cout % 32 == 0) {
-		c->wm = c->wino == 2 ? 2 : 4;
+		c->wm = c->wino == 2 ? 2 : c->wino == 6 ? 6 : 4;
 		int a = c->wm + 2;
 		size_t es = (size_t)c->cin * c->cout;
 		float *u = ir_xaligned(a * a * es * sizeof(float));
@@ -332,6 +382,8 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 		free(u);
 		c->algo = IR_CONV_WINO;
 	} else if (c->kh == 1 && c->kw == 1 && c->stride == 1) {
+		/* measured: our GEMM only ties OpenBLAS here, and BLAS can
+		 * use several threads on one image */
 		c->algo = IR_CONV_GEMM1X1;
 	} else if (c->cout % 32 == 0 &&
 	    !((env = getenv("IR_OWN_GEMM")) && strcmp(env, "0") == 0)) {
@@ -366,6 +418,19 @@ effective_algo(const struct ir_conv *c)
 	return IR_CONV_IM2COL;
 }
 
+/* 1 if every window of c on an h x w input lies inside it (no padding
+ * cells): then our GEMM reads the input directly, without im2col. */
+static int
+inside(const struct ir_conv *c, int h, int w)
+{
+	int oh, ow;
+	ir_conv_outsize(c, h, w, &oh, &ow);
+	return ir_cnn_padbefore(h, c->kh, c->stride, c->pad) == 0 &&
+	    ir_cnn_padbefore(w, c->kw, c->stride, c->pad) == 0 &&
+	    (oh - 1) * c->stride + c->kh <= h &&
+	    (ow - 1) * c->stride + c->kw <= w;
+}
+
 size_t
 ir_conv_workspace(const struct ir_conv *c, int n, int h, int w)
 {
@@ -381,6 +446,10 @@ ir_conv_workspace(const struct ir_conv *c, int n, int h, int w)
 	}
 	case IR_CONV_GEMM1X1:
 		return 0;
+	case IR_CONV_IM2COL_OWN:
+		if (inside(c, h, w))
+			return 0;
+		/* FALLTHROUGH */
 	default:
 		if (M == 0)
 			return 0;
@@ -449,9 +518,9 @@ conv_wino(const struct ir_conv *c, const float *in, int n, int h, int w,
 		int nt = T - t0 < tb ? T - t0 : tb;
 		v->wino_in(m, in, h, w, c->cin, th, tw, t0, nt, V);
 		for (int e = 0; e < ne; e++)
-			v->gemm(nt, c->cout, c->cin, V + (size_t)e * nt * c->cin,
-			    c->cin, c->wt + (size_t)e * c->cin * c->cout,
-			    Mt + (size_t)e * nt * c->cout, c->cout,
+			v->gemm(nt, c->cout, c->cin, V + (size_t)e * c->cin,
+			    ne * c->cin, c->wt + (size_t)e * c->cin * c->cout,
+			    Mt + (size_t)e * c->cout, ne * c->cout,
 			    NULL, NULL, NULL, 0, IR_ACT_NONE);
 		v->wino_out(m, Mt, h, w, c->cout, th, tw, t0, nt, c->scale,
 		    c->bias, res, c->act, out);
@@ -489,6 +558,10 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 		if (c->scale || c->bias || res || c->act)
 			v->epilogue(out, M, c->cout, c->scale, c->bias, res,
 			    c->act);
+		return;
+	}
+	if (algo == IR_CONV_IM2COL_OWN && inside(c, h, w)) {
+		v->conv_direct(c, in, h, w, oh, ow, 0, M, out, res);
 		return;
 	}
 	int K = c->kh * c->kw * c->cin;
@@ -624,8 +697,12 @@ ir_add(float *y, const float *a, const float *b, size_t count, int act)
 {
 	for (size_t i = 0; i < count; i++)
 		y[i] = a[i] + b[i];
-	if (act)
-		variant()->epilogue(y, count, 1, NULL, NULL, NULL, act);
+	/* as one long "pixel" so the activation loop vectorises */
+	for (size_t i0 = 0; act && i0 < count; i0 += (size_t)1 << 20) {
+		size_t k = count - i0 < ((size_t)1 << 20) ? count - i0 :
+		    (size_t)1 << 20;
+		variant()->epilogue(y + i0, 1, (int)k, NULL, NULL, NULL, act);
+	}
 }
 
 void

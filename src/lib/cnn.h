@@ -4,7 +4,7 @@
  * HOW TO USE (for whoever writes a network on top of this):
  *
  *  Layout. Activations are float32 NHWC: element (img, y, x, c) of an
- *  n x h x w x c tensor is at ((img*h + y)*w + x)*c + c. A batch of n images
+ *  n x h x w x C tensor is at ((img*h + y)*w + x)*C + c. A batch of n images
  *  goes through every kernel in one call (for convolutions: one GEMM with
  *  M = n*oh*ow rows). Weights are used exactly as face-api stores them:
  *  conv filters HWIO [kh][kw][cin][cout] (this is the K x N row-major B
@@ -46,14 +46,16 @@
  *      out, res and ws must not overlap, except where a function says so.
  *
  *  Threads. ir_cnn_set_threads(n) sets the BLAS thread count
- *  (openblas_set_num_threads; OPENBLAS_* environment variables are never
- *  set or overridden by ir). The kernels themselves are single-threaded and
+ *  (openblas_set_num_threads; until the first call OpenBLAS keeps its own
+ *  default; OPENBLAS_* environment variables are never set or overridden
+ *  by ir). The kernels themselves are single-threaded and
  *  reentrant: several threads may run forward passes at the same time with
  *  their own workspaces (for that, set BLAS threads to 1: parallelism
  *  across images beats threads inside small GEMMs).
  *
- *  CPU dispatch. ir's own kernels (depthwise, Winograd transforms and
- *  GEMMs, epilogues) exist as "avx512", "avx2" and "generic" variants,
+ *  CPU dispatch. ir's own kernels (depthwise, Winograd transforms, our
+ *  GEMM and implicit-GEMM convolution, epilogues) exist as "avx512",
+ *  "avx2" and "generic" (SSE2) variants of one source (cnn_kern.h),
  *  chosen at first use from the CPU (__builtin_cpu_supports) or forced by
  *  the environment variable IR_CPU=avx512|avx2|generic (a variant the CPU
  *  lacks falls back to the best one it has). ir_cnn_cpu() names the one in
@@ -75,7 +77,7 @@ enum ir_conv_algo {
 	IR_CONV_IM2COL = 0,  /* im2col + cblas_sgemm */
 	IR_CONV_GEMM1X1 = 1, /* 1x1 stride 1: the input is the A matrix */
 	IR_CONV_WINO = 2,    /* Winograd F(mxm,3x3) around our own GEMMs */
-	IR_CONV_IM2COL_OWN = 3, /* im2col in small chunks + our own GEMM */
+	IR_CONV_IM2COL_OWN = 3, /* our GEMM: implicit, or on im2col chunks */
 	IR_CONV_NALGO = 4
 };
 
@@ -95,24 +97,26 @@ struct ir_conv {
 	const float *scale;    /* [cout] or NULL; not copied */
 	const float *bias;     /* [cout] or NULL; not copied */
 	int wino;              /* Winograd tile: 0 auto, 2 = F(2x2,3x3),
-				  4 = F(4x4,3x3), -1 never */
+				  4 = F(4x4,3x3), 6 = F(6x6,3x3), -1 never */
 	/* private: set by ir_conv_prepare() */
 	int algo;              /* enum ir_conv_algo */
-	int wm;                /* Winograd output tile m (2 or 4) */
-	float *wt;             /* transformed weights (Winograd), owned */
+	int wm;                /* Winograd output tile m (2, 4 or 6) */
+	float *wt;             /* transformed/packed weights, owned */
 };
 
 /*
  * Validates the fields and picks the algorithm: Winograd for 3x3 stride-1
  * `same` convolutions with cout a multiple of 32 and cin % 16 == 0 (tile
  * from c->wino; auto = F(4x4,3x3); the environment IR_WINOGRAD=0 turns it
- * off), a plain BLAS GEMM for 1x1 stride 1, otherwise im2col: in small
- * cache-sized chunks through our own GEMM with the epilogue fused when
- * cout is a multiple of 32 (IR_OWN_GEMM=0 turns that off), else through
- * cblas_sgemm. May allocate c->wt (weights must stay valid until
- * ir_conv_release). Returns 0, or IR_EINVAL with a reason in err (64+
- * bytes) for impossible shapes. A conv that was never prepared still runs,
- * through im2col.
+ * off), a plain BLAS GEMM for 1x1 stride 1, otherwise our own GEMM with
+ * the epilogue fused when cout is a multiple of 32 (IR_OWN_GEMM=0 turns
+ * that off): straight from the input when no window touches padding
+ * (implicit GEMM, no workspace), else on small cache-sized im2col chunks;
+ * other convolutions: im2col + cblas_sgemm. Allocates c->wt (Winograd-
+ * transformed or panel-packed weights) for our own paths; w, scale and
+ * bias must stay valid until ir_conv_release. Returns 0, or IR_EINVAL with
+ * a reason in err (NULL allowed) for impossible shapes. A conv that was
+ * never prepared (zeroed private fields) still runs, through im2col + BLAS.
  */
 int ir_conv_prepare(struct ir_conv *c, char *err);
 /* Frees what ir_conv_prepare allocated; the struct may be prepared again. */

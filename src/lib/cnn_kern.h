@@ -84,70 +84,6 @@ KV(epilogue)(float *restrict y, size_t npix, int c,
 	}
 }
 
-/* Depthwise k x k conv with TF padding, vectorised over channels. */
-static void
-KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
-    float *out)
-{
-	int k = d->k, c = d->c, s = d->stride;
-	int oh = ir_cnn_outsize(h, k, s, d->pad);
-	int ow = ir_cnn_outsize(w, k, s, d->pad);
-	int pt = ir_cnn_padbefore(h, k, s, d->pad);
-	int pl = ir_cnn_padbefore(w, k, s, d->pad);
-	const float *restrict wt = d->w;
-
-	for (int b = 0; b < n; b++) {
-		const float *img = in + (size_t)b * h * w * c;
-		for (int oy = 0; oy < oh; oy++) {
-			int iy0 = oy * s - pt;
-			for (int ox = 0; ox < ow; ox++) {
-				int ix0 = ox * s - pl;
-				float *restrict o = out +
-				    (((size_t)b * oh + oy) * ow + ox) * c;
-				if (k == 3 && iy0 >= 0 && ix0 >= 0 &&
-				    iy0 + 3 <= h && ix0 + 3 <= w) {
-					const float *r0 = img +
-					    ((size_t)iy0 * w + ix0) * c;
-					const float *r1 = r0 + (size_t)w * c;
-					const float *r2 = r1 + (size_t)w * c;
-					for (int i = 0; i < c; i++)
-						o[i] = r0[i] * wt[i] +
-						    r0[c + i] * wt[c + i] +
-						    r0[2 * c + i] * wt[2 * c + i] +
-						    r1[i] * wt[3 * c + i] +
-						    r1[c + i] * wt[4 * c + i] +
-						    r1[2 * c + i] * wt[5 * c + i] +
-						    r2[i] * wt[6 * c + i] +
-						    r2[c + i] * wt[7 * c + i] +
-						    r2[2 * c + i] * wt[8 * c + i];
-				} else {
-					for (int i = 0; i < c; i++)
-						o[i] = 0.0f;
-					for (int ky = 0; ky < k; ky++) {
-						int iy = iy0 + ky;
-						if (iy < 0 || iy >= h)
-							continue;
-						for (int kx = 0; kx < k; kx++) {
-							int ix = ix0 + kx;
-							if (ix < 0 || ix >= w)
-								continue;
-							const float *ip = img +
-							    ((size_t)iy * w + ix) * c;
-							const float *wp = wt +
-							    (size_t)(ky * k + kx) * c;
-							for (int i = 0; i < c; i++)
-								o[i] += ip[i] * wp[i];
-						}
-					}
-				}
-				if (d->scale || d->bias || d->act)
-					KV(epilogue)(o, 1, c, d->scale,
-					    d->bias, NULL, d->act);
-			}
-		}
-	}
-}
-
 /* act(v) on a vector, with masks (C has no vector ?:). */
 static inline VF
 KV(actv)(VF v, int act)
@@ -172,6 +108,132 @@ KV(actv)(VF v, int act)
 	}
 }
 
+/* One output pixel of a depthwise conv, channels [i0, i1): the general
+ * path (any k, windows clipped at the borders). */
+static inline void
+KV(dw_pixel)(const struct ir_dwconv *d, const float *img, int iy0, int ix0,
+    size_t rs, int ky0, int ky1, int kx0, int kx1, int i0, int i1, float *o)
+{
+	int k = d->k, c = d->c;
+	const float *wt = d->w;
+	/* the window's first in-image cell; taps are relative to it */
+	const float *p0 = img + (size_t)(iy0 + ky0) * rs +
+	    (size_t)(ix0 + kx0) * c;
+	wt += (size_t)(ky0 * k + kx0) * c;
+	ky1 -= ky0, kx1 -= kx0, ky0 = kx0 = 0;
+	int i = i0;
+	for (; i + VW <= i1; i += VW) {
+		VF acc = {0};
+		for (int ky = ky0; ky < ky1; ky++)
+			for (int kx = kx0; kx < kx1; kx++)
+				acc += *(const VF *)(p0 + ky * rs + kx * c + i) *
+				    *(const VF *)(wt + (size_t)(ky * k + kx) * c + i);
+		if (d->scale)
+			acc *= *(const VF *)(d->scale + i);
+		if (d->bias)
+			acc += *(const VF *)(d->bias + i);
+		*(VF *)(o + i) = KV(actv)(acc, d->act);
+	}
+	for (; i < i1; i++) {
+		float acc = 0.0f;
+		for (int ky = ky0; ky < ky1; ky++)
+			for (int kx = kx0; kx < kx1; kx++)
+				acc += p0[ky * rs + kx * c + i] *
+				    wt[(size_t)(ky * k + kx) * c + i];
+		if (d->scale)
+			acc *= d->scale[i];
+		if (d->bias)
+			acc += d->bias[i];
+		o[i] = KV(act1)(acc, d->act);
+	}
+}
+
+/*
+ * Depthwise k x k conv with TF padding, vectorised over channels. For 3x3
+ * output rows whose windows are inside vertically, each block of VW
+ * channels keeps its 9 weight vectors (and scale, bias) in registers while
+ * it walks the row's interior pixels; border pixels and other kernel
+ * sizes take dw_pixel. The affine + activation is applied before the store.
+ */
+static void
+KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
+    float *out)
+{
+	int k = d->k, c = d->c, s = d->stride;
+	int oh = ir_cnn_outsize(h, k, s, d->pad);
+	int ow = ir_cnn_outsize(w, k, s, d->pad);
+	int pt = ir_cnn_padbefore(h, k, s, d->pad);
+	int pl = ir_cnn_padbefore(w, k, s, d->pad);
+	int cv = c - c % VW;
+	size_t rs = (size_t)w * c;
+	/* interior columns: ox in [xa, xb) have windows inside horizontally */
+	int xa = (pl + s - 1) / s, xb = ow;
+	while (xb > xa && (xb - 1) * s - pl + k > w)
+		xb--;
+	if (xa > xb)
+		xa = xb;
+
+	for (int b = 0; b < n; b++) {
+		const float *img = in + (size_t)b * h * rs;
+		for (int oy = 0; oy < oh; oy++) {
+			int iy0 = oy * s - pt;
+			int ky0 = iy0 < 0 ? -iy0 : 0;
+			int ky1 = iy0 + k > h ? h - iy0 : k;
+			float *orow = out + ((size_t)b * oh + oy) * ow * c;
+			int fast = k == 3 && ky0 == 0 && ky1 == 3 && cv > 0;
+			const float *prow = fast ? img + (size_t)iy0 * rs : img;
+			for (int ox = 0; ox < ow; ox++) {
+				if (fast && ox >= xa && ox < xb) {
+					if (cv == c)
+						continue;
+					/* only the scalar tail channels */
+					int ix0 = ox * s - pl;
+					KV(dw_pixel)(d, img, iy0, ix0, rs, 0, 3, 0,
+					    3, cv, c, orow + (size_t)ox * c);
+					continue;
+				}
+				int ix0 = ox * s - pl;
+				int kx0 = ix0 < 0 ? -ix0 : 0;
+				int kx1 = ix0 + k > w ? w - ix0 : k;
+				KV(dw_pixel)(d, img, iy0, ix0, rs, ky0, ky1, kx0,
+				    kx1, 0, c, orow + (size_t)ox * c);
+			}
+			if (!fast)
+				continue;
+			for (int i = 0; i < cv; i += VW) {
+				VF w0 = *(const VF *)(d->w + i);
+				VF w1 = *(const VF *)(d->w + c + i);
+				VF w2 = *(const VF *)(d->w + 2 * c + i);
+				VF w3 = *(const VF *)(d->w + 3 * c + i);
+				VF w4 = *(const VF *)(d->w + 4 * c + i);
+				VF w5 = *(const VF *)(d->w + 5 * c + i);
+				VF w6 = *(const VF *)(d->w + 6 * c + i);
+				VF w7 = *(const VF *)(d->w + 7 * c + i);
+				VF w8 = *(const VF *)(d->w + 8 * c + i);
+				VF sc = d->scale ? *(const VF *)(d->scale + i) :
+				    KV(splat)(1.0f);
+				VF bi = d->bias ? *(const VF *)(d->bias + i) :
+				    KV(splat)(0.0f);
+				for (int ox = xa; ox < xb; ox++) {
+					const float *q = prow + (size_t)(ox * s - pl) *
+					    c + i;
+					VF acc = *(const VF *)q * w0 +
+					    *(const VF *)(q + c) * w1 +
+					    *(const VF *)(q + 2 * c) * w2 +
+					    *(const VF *)(q + rs) * w3 +
+					    *(const VF *)(q + rs + c) * w4 +
+					    *(const VF *)(q + rs + 2 * c) * w5 +
+					    *(const VF *)(q + 2 * rs) * w6 +
+					    *(const VF *)(q + 2 * rs + c) * w7 +
+					    *(const VF *)(q + 2 * rs + 2 * c) * w8;
+					*(VF *)(orow + (size_t)ox * c + i) =
+					    KV(actv)(acc * sc + bi, d->act);
+				}
+			}
+		}
+	}
+}
+
 /* The optional epilogue of our GEMM: act(v*scale + bias + res). */
 struct KV(ep) {
 	const float *scale, *bias, *res;
@@ -180,26 +242,33 @@ struct KV(ep) {
 
 /*
  * One MR x (2*VW) block of C = A * B, MR <= 6 a compile-time constant
- * after inlining, so the accumulators stay in registers. The epilogue is
- * applied at the store; res is read before C is written, so res == C is
- * fine.
+ * after inlining, so the accumulators stay in registers. Row r of A is
+ * read as nseg segments of seglen floats, segment s at a[r] + s*segstride
+ * (a plain matrix: one segment of K; a convolution window read straight
+ * from the NHWC input: kh segments of kw*cin, segstride = w*cin). b walks
+ * a packed panel (row stride IR_PANEL). The epilogue is applied at the
+ * store; res is read before C is written, so res == C is fine.
  */
 static inline __attribute__((always_inline)) void
-KV(gemm_block)(const int MR, int K, const float *A, int lda, const float *b,
-    int ldb, float *c, int ldc, const struct KV(ep) *e, int j, int i)
+KV(gemm_block)(const int MR, int nseg, int seglen, size_t segstride,
+    const float *const *a, const float *b, float *c, int ldc,
+    const struct KV(ep) *e, int j, size_t i)
 {
 	VF acc[6][2];
-	const float *a[6];
-	for (int r = 0; r < MR; r++) {
+	for (int r = 0; r < MR; r++)
 		acc[r][0] = acc[r][1] = (VF){0};
-		a[r] = A + (size_t)r * lda;
-	}
-	for (int k = 0; k < K; k++, b += ldb) {
-		VF b0 = *(const VF *)b;
-		VF b1 = *(const VF *)(b + VW);
-		for (int r = 0; r < MR; r++) {
-			acc[r][0] += a[r][k] * b0;
-			acc[r][1] += a[r][k] * b1;
+	for (int sg = 0; sg < nseg; sg++) {
+		const float *ar[6];
+		for (int r = 0; r < MR; r++)
+			ar[r] = a[r] + sg * segstride;
+#pragma GCC unroll 4
+		for (int k = 0; k < seglen; k++, b += IR_PANEL) {
+			VF b0 = *(const VF *)b;
+			VF b1 = *(const VF *)(b + VW);
+			for (int r = 0; r < MR; r++) {
+				acc[r][0] += ar[r][k] * b0;
+				acc[r][1] += ar[r][k] * b1;
+			}
 		}
 	}
 	if (e->on) {
@@ -213,8 +282,7 @@ KV(gemm_block)(const int MR, int K, const float *A, int lda, const float *b,
 		for (int r = 0; r < MR; r++) {
 			VF v0 = acc[r][0] * s0 + b0, v1 = acc[r][1] * s1 + b1;
 			if (e->res) {
-				const float *q = e->res + (size_t)(i + r) *
-				    e->ldr + j;
+				const float *q = e->res + (i + r) * e->ldr + j;
 				v0 += *(const VF *)q;
 				v1 += *(const VF *)(q + VW);
 			}
@@ -227,6 +295,40 @@ KV(gemm_block)(const int MR, int K, const float *A, int lda, const float *b,
 		*(VF *)(c + (size_t)r * ldc + VW) = acc[r][1];
 	}
 }
+
+/* Rows i..i+mr-1 (mr <= 6) of one column block: dispatch on mr so each
+ * block size gets its own register allocation. */
+static inline __attribute__((always_inline)) void
+KV(gemm_rows)(int mr, int nseg, int seglen, size_t segstride,
+    const float *const *a, const float *b, float *c, int ldc,
+    const struct KV(ep) *e, int j, size_t i)
+{
+	switch (mr) {
+	case 6:
+		KV(gemm_block)(6, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		break;
+	case 5:
+		KV(gemm_block)(5, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		break;
+	case 4:
+		KV(gemm_block)(4, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		break;
+	case 3:
+		KV(gemm_block)(3, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		break;
+	case 2:
+		KV(gemm_block)(2, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		break;
+	case 1:
+		KV(gemm_block)(1, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		break;
+	}
+}
+
+/* Panel p of B (packed by pack_panels in cnn.c), shifted so that adding
+ * the column j of the block gives its first element. */
+#define PANEL_AT(Bp, K, j) ((Bp) + (size_t)((j) / IR_PANEL) * (K) * \
+	IR_PANEL + (j) % IR_PANEL)
 
 /*
  * C[M][N] = act(A[M][K] * B[K][N] * scale + bias + res) (overwrites C;
@@ -244,43 +346,97 @@ KV(gemm)(int M, int N, int K, const float *A, int lda, const float *Bp,
 {
 	struct KV(ep) e = { scale, bias, res, ldr, act,
 		scale || bias || res || act };
-	const int ldb = IR_PANEL;
 	for (int j = 0; j < N; j += 2 * VW) {
-		/* B is packed in panels of IR_PANEL columns, K rows each */
-		const float *B = Bp + (size_t)(j / IR_PANEL) * K * IR_PANEL -
-		    (j / IR_PANEL) * IR_PANEL;
-		int i = 0;
-		for (; i + 6 <= M; i += 6)
-			KV(gemm_block)(6, K, A + (size_t)i * lda, lda, B + j, ldb,
+		const float *b = PANEL_AT(Bp, K, j);
+		for (int i = 0; i < M; i += 6) {
+			const float *a[6];
+			int mr = M - i < 6 ? M - i : 6;
+			for (int r = 0; r < mr; r++)
+				a[r] = A + (size_t)(i + r) * lda;
+			KV(gemm_rows)(mr, 1, K, 0, a, b,
 			    C + (size_t)i * ldc + j, ldc, &e, j, i);
-		switch (M - i) {
-		case 5:
-			KV(gemm_block)(5, K, A + (size_t)i * lda, lda, B + j,
-			    ldb, C + (size_t)i * ldc + j, ldc, &e, j, i);
-			break;
-		case 4:
-			KV(gemm_block)(4, K, A + (size_t)i * lda, lda, B + j,
-			    ldb, C + (size_t)i * ldc + j, ldc, &e, j, i);
-			break;
-		case 3:
-			KV(gemm_block)(3, K, A + (size_t)i * lda, lda, B + j,
-			    ldb, C + (size_t)i * ldc + j, ldc, &e, j, i);
-			break;
-		case 2:
-			KV(gemm_block)(2, K, A + (size_t)i * lda, lda, B + j,
-			    ldb, C + (size_t)i * ldc + j, ldc, &e, j, i);
-			break;
-		case 1:
-			KV(gemm_block)(1, K, A + (size_t)i * lda, lda, B + j,
-			    ldb, C + (size_t)i * ldc + j, ldc, &e, j, i);
-			break;
 		}
 	}
 }
 
 /*
+ * Implicit-GEMM convolution for windows that never leave the input (valid
+ * padding): output pixels p0..p0+np-1 of the batch (p = (img*oh + oy)*ow +
+ * ox), every output channel, A read straight from the input (no im2col).
+ * Pixels go in chunks of 96 so the input rows stay cached while all column
+ * panels of the packed weights pass over them.
+ */
+static void
+KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
+    int oh, int ow, size_t p0, size_t np, float *out, const float *res)
+{
+	struct KV(ep) e = { cv->scale, cv->bias, res, cv->cout, cv->act,
+		cv->scale || cv->bias || res || cv->act };
+	int cin = cv->cin, s = cv->stride, seglen = cv->kw * cin;
+	int K = cv->kh * seglen, N = cv->cout;
+	size_t segstride = (size_t)w * cin;
+
+	for (size_t c0 = p0; c0 < p0 + np; c0 += 96) {
+		size_t c1 = c0 + 96 < p0 + np ? c0 + 96 : p0 + np;
+		for (int j = 0; j < N; j += 2 * VW) {
+			const float *b = PANEL_AT(cv->wt, K, j);
+			for (size_t i = c0; i < c1; i += 6) {
+				const float *a[6];
+				int mr = c1 - i < 6 ? (int)(c1 - i) : 6;
+				for (int r = 0; r < mr; r++) {
+					size_t p = i + r;
+					size_t img = p / ((size_t)oh * ow);
+					int rem = (int)(p % ((size_t)oh * ow));
+					a[r] = in + ((img * h + (size_t)(rem / ow) *
+					    s) * w + (size_t)(rem % ow) * s) * cin;
+				}
+				KV(gemm_rows)(mr, cv->kh, seglen, segstride, a,
+				    b, out + i * N + j, N, &e, j, i);
+			}
+		}
+	}
+}
+
+/* The 8-point transforms of F(6x6,3x3): r[k*st] = (B^T x)[k] and
+ * r[k*st] = (A^T x)[k] (6 outputs). Coefficients checked against direct
+ * correlation (tests/unit/cnn.c runs every tile size). */
+static inline __attribute__((always_inline)) void
+KV(bt8)(VF d0, VF d1, VF d2, VF d3, VF d4, VF d5, VF d6, VF d7, VF *r,
+    int st)
+{
+	r[0] = d0 - 5.25f * d2 + 5.25f * d4 - d6;
+	r[st] = d1 + d2 - 4.25f * d3 - 4.25f * d4 + d5 + d6;
+	r[2 * st] = -d1 + d2 + 4.25f * d3 - 4.25f * d4 - d5 + d6;
+	r[3 * st] = 0.5f * d1 + 0.25f * d2 - 2.5f * d3 - 1.25f * d4 +
+	    2.0f * d5 + d6;
+	r[4 * st] = -0.5f * d1 + 0.25f * d2 + 2.5f * d3 - 1.25f * d4 -
+	    2.0f * d5 + d6;
+	r[5 * st] = 2.0f * d1 + 4.0f * d2 - 2.5f * d3 - 5.0f * d4 +
+	    0.5f * d5 + d6;
+	r[6 * st] = -2.0f * d1 + 4.0f * d2 + 2.5f * d3 - 5.0f * d4 -
+	    0.5f * d5 + d6;
+	r[7 * st] = -d1 + 5.25f * d3 - 5.25f * d5 + d7;
+}
+
+static inline __attribute__((always_inline)) void
+KV(at8)(VF m0, VF m1, VF m2, VF m3, VF m4, VF m5, VF m6, VF m7, VF *r,
+    int st)
+{
+	VF s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+	VF s56 = m5 + m6, d56 = m5 - m6;
+	r[0] = m0 + s12 + s34 + 32.0f * s56;
+	r[st] = d12 + 2.0f * d34 + 16.0f * d56;
+	r[2 * st] = s12 + 4.0f * s34 + 8.0f * s56;
+	r[3 * st] = d12 + 8.0f * d34 + 4.0f * d56;
+	r[4 * st] = s12 + 16.0f * s34 + 2.0f * s56;
+	r[5 * st] = d12 + 32.0f * d34 + d56 + m7;
+}
+
+/*
  * Winograd input transform of tiles t0..t0+nt-1 (global tile index over the
- * batch: t = (img*th + ty)*tw + tx): V[e][t - t0][cin] for e < (m+2)^2.
+ * batch: t = (img*th + ty)*tw + tx): V[t - t0][e][cin] for e < (m+2)^2
+ * (each tile written contiguously; the GEMM of element e reads rows of
+ * stride ne*cin).
  * The input tile of (ty, tx) starts at (ty*m - 1, tx*m - 1) (pad 1).
  */
 static void
@@ -288,26 +444,52 @@ KV(wino_in)(int m, const float *in, int h, int w, int cin, int th, int tw,
     int t0, int nt, float *V)
 {
 	int a = m + 2, ne = a * a;
-	size_t es = (size_t)nt * cin; /* stride between elements e */
+	size_t es = (size_t)cin; /* stride between elements e of a tile */
 	VF z = {0};
 
 	for (int t = 0; t < nt; t++) {
 		int tt = t0 + t, img = tt / (th * tw), r = tt % (th * tw);
 		int y0 = (r / tw) * m - 1, x0 = (r % tw) * m - 1;
 		const float *base = in + (size_t)img * h * w * cin;
-		float *vt = V + (size_t)t * cin;
-		for (int c = 0; c < cin; c += VW) {
-			VF d[36], q[36];
-			for (int i = 0; i < a; i++) {
-				int y = y0 + i;
-				for (int j = 0; j < a; j++) {
-					int x = x0 + j;
-					d[i * a + j] = (y >= 0 && y < h && x >= 0 &&
-					    x < w) ? *(const VF *)(base +
-					    ((size_t)y * w + x) * cin + c) : z;
-				}
+		float *vt = V + (size_t)t * ne * cin;
+		const float *src[64];
+		int full = y0 >= 0 && x0 >= 0 && y0 + a <= h && x0 + a <= w;
+		for (int i = 0; i < a; i++) {
+			int y = y0 + i;
+			for (int j = 0; j < a; j++) {
+				int x = x0 + j;
+				src[i * a + j] = (y >= 0 && y < h && x >= 0 &&
+				    x < w) ? base + ((size_t)y * w + x) * cin :
+				    NULL;
 			}
-			if (m == 4) {
+		}
+		for (int c = 0; c < cin; c += VW) {
+			VF d[64], q[64];
+			if (full)
+				for (int e = 0; e < ne; e++)
+					d[e] = *(const VF *)(src[e] + c);
+			else
+				for (int e = 0; e < ne; e++)
+					d[e] = src[e] ? *(const VF *)(src[e] + c) :
+					    z;
+			if (m == 6) {
+				/* F(6x6,3x3), points 0, +-1, +-2, +-1/2 */
+				for (int j = 0; j < 8; j++) {
+					VF *o = q + j;
+					const VF *x = d + j;
+					KV(bt8)(x[0], x[8], x[16], x[24], x[32],
+					    x[40], x[48], x[56], o, 8);
+				}
+				for (int i = 0; i < 8; i++) {
+					const VF *x = q + 8 * i;
+					VF r[8];
+					KV(bt8)(x[0], x[1], x[2], x[3], x[4], x[5],
+					    x[6], x[7], r, 1);
+					float *o = vt + (size_t)(8 * i) * es + c;
+					for (int j = 0; j < 8; j++, o += es)
+						*(VF *)o = r[j];
+				}
+			} else if (m == 4) {
 				/* q = B^T d (over rows), then V = q B. */
 				for (int j = 0; j < 6; j++) {
 					VF d0 = d[j], d1 = d[6 + j],
@@ -360,11 +542,10 @@ KV(wino_in)(int m, const float *in, int h, int w, int cin, int th, int tw,
 			}
 		}
 	}
-	(void)ne;
 }
 
 /*
- * Winograd output transform of tiles t0..t0+nt-1 from M[e][t - t0][cout],
+ * Winograd output transform of tiles t0..t0+nt-1 from M[t - t0][e][cout],
  * with the epilogue act(v*scale + bias + res), into out (n x h x w x cout,
  * stride 1 same: the output has the input's size).
  */
@@ -373,7 +554,8 @@ KV(wino_out)(int m, const float *Mt, int h, int w, int cout, int th, int tw,
     int t0, int nt, const float *scale, const float *bias, const float *res,
     int act, float *out)
 {
-	size_t es = (size_t)nt * cout;
+	size_t es = (size_t)cout; /* stride between elements e of a tile */
+	int ne = (m + 2) * (m + 2);
 
 	for (int t = 0; t < nt; t++) {
 		int tt = t0 + t, img = tt / (th * tw), r = tt % (th * tw);
@@ -382,12 +564,31 @@ KV(wino_out)(int m, const float *Mt, int h, int w, int cout, int th, int tw,
 		float *obase = out + (size_t)img * h * w * cout;
 		const float *rbase = res ? res + (size_t)img * h * w * cout :
 		    NULL;
-		const float *mt = Mt + (size_t)t * cout;
+		const float *mt = Mt + (size_t)t * ne * cout;
+		int ys = m == 6 ? 6 : 4; /* row stride of y */
 		for (int c = 0; c < cout; c += VW) {
-			VF y[16], q[24];
+			VF y[36], q[48];
 			VF sc = scale ? *(const VF *)(scale + c) : KV(splat)(1.0f);
 			VF bi = bias ? *(const VF *)(bias + c) : KV(splat)(0.0f);
-			if (m == 4) {
+			if (m == 6) {
+				/* q = A^T M (6 x 8), y = q A (6 x 6). */
+				for (int j = 0; j < 8; j++) {
+					const float *p = mt + c + (size_t)j * es;
+					KV(at8)(*(const VF *)p,
+					    *(const VF *)(p + 8 * es),
+					    *(const VF *)(p + 16 * es),
+					    *(const VF *)(p + 24 * es),
+					    *(const VF *)(p + 32 * es),
+					    *(const VF *)(p + 40 * es),
+					    *(const VF *)(p + 48 * es),
+					    *(const VF *)(p + 56 * es), q + j, 8);
+				}
+				for (int i = 0; i < 6; i++) {
+					const VF *x = q + 8 * i;
+					KV(at8)(x[0], x[1], x[2], x[3], x[4], x[5],
+					    x[6], x[7], y + 6 * i, 1);
+				}
+			} else if (m == 4) {
 				/* q = A^T M (4 x 6), y = q A (4 x 4). */
 				for (int j = 0; j < 6; j++) {
 					const float *p = mt + c + (size_t)j * es;
@@ -433,7 +634,7 @@ KV(wino_out)(int m, const float *Mt, int h, int w, int cout, int th, int tw,
 				for (int j = 0; j < mx; j++) {
 					size_t off = ((size_t)(y0 + i) * w + x0 +
 					    j) * cout + c;
-					VF v = y[4 * i + j] * sc + bi;
+					VF v = y[ys * i + j] * sc + bi;
 					if (rbase)
 						v += *(const VF *)(rbase + off);
 					if (act == IR_ACT_RELU) {

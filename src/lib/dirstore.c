@@ -373,7 +373,8 @@ ds_list(struct ir_store *s, const char *prefix,
 
 	rc = walk(s->impl, "", &w, err);
 	if (rc == IR_OK) {
-		qsort(w.v, w.n, sizeof *w.v, cmp_entry);
+		if (w.n > 1)
+			qsort(w.v, w.n, sizeof *w.v, cmp_entry);
 		for (i = 0; i < w.n && rc == IR_OK; i++)
 			rc = fn(w.v[i].key, w.v[i].len, arg);
 	}

@@ -13,6 +13,20 @@
  * descriptor net -> 128-D descriptor. When no face is detected in an image
  * whose longer side is at most whole_max pixels (default 160), the whole
  * image is taken as the face (path IR_PATH_WHOLE), so tight crops work.
+ *
+ * Fed the same pixels, the results equal face-api 1.7.15's (tfjs CPU) to
+ * float rounding: same detections with the same scores (so face-api's
+ * order, before our largest-first sort), boxes and landmarks within 1e-3
+ * px, descriptors within Euclidean distance 1e-5 (tests/unit/oracle.c
+ * checks this on the reference photos, at 0.1 px and 0.001). The one
+ * deliberate difference: with tiny_size 0 (the default) images smaller
+ * than 416 px are not upscaled for the tiny detector (see tiny_size).
+ *
+ * Debugging: struct ir_face carries every intermediate result (detection
+ * box and score, the landmark crop, the 68 points, the descriptor crop,
+ * the descriptor, the path), so a tool can print all of it (ir-classify
+ * -j -L -D) and compare it with face-api's own output
+ * (tests/data/reference/, ../shared/reference/tools/run_faceapi.cjs).
  */
 #ifndef IR_FACE_H
 #define IR_FACE_H
@@ -45,7 +59,8 @@ struct ir_face {
 				     nose 27-35, eyes 36-47, mouth 48-67 */
 	double aligned[4];        /* descriptor crop x, y, w, h: integers, the
 				     dlib-style square from eye and mouth
-				     centres, clipped to the image */
+				     centres, clipped to the image (if that
+				     is empty: the landmark crop) */
 	int crop[4];              /* the landmark net's crop: the detection
 				     box clipped to the image and floored */
 	float desc[IR_DESC_DIM];  /* the 128-D descriptor, not normalised:
@@ -68,8 +83,12 @@ struct ir_engine_opts {
 	const char *model_dir;  /* NULL: ir_model_dir(); not kept after open */
 	int detector;           /* enum ir_detector; 0: tiny */
 	int tiny_size;          /* tiny detector input, multiple of 32, 32 to
-				   2048; 0: 416 (320 is faster, a little less
-				   sensitive to small faces) */
+				   2048, used as given (face-api's rule). 0:
+				   auto: 416, but for a smaller image the
+				   longer side rounded up to a multiple of 32
+				   (at least 128), then 416 if that finds
+				   nothing: upscaling small photos blurs them
+				   and the detector misses their faces */
 	double min_score;       /* detection threshold in (0,1); 0: 0.5 (the
 				   tiny detector's scoreThreshold, SSD's
 				   minConfidence) */
@@ -77,6 +96,12 @@ struct ir_engine_opts {
 	int threads;            /* BLAS threads (process-wide); 0: 1 */
 	int whole_max;          /* whole-image fallback bound; 0: 160, <0 off */
 	int max_batch;          /* most faces through one GEMM; 0: 16 */
+	int jitter;             /* describe a face whose descriptor crop is
+				   narrower than this many px as the mean of
+				   9 crops shifted by -1..1 px (dlib's
+				   num_jitters idea: steadier descriptors for
+				   tiny faces, 9 times their cost); 0:
+				   $IR_JITTER, else off; < 0: off */
 };
 
 /* Most detections one image can yield (the highest scoring are kept). */

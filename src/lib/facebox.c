@@ -51,21 +51,6 @@ ir_box_clip_floor(const double box[4], int W, int H, int out[4])
 	return 1;
 }
 
-/* Stable insertion sort, descending score: n is small (candidates). */
-void
-ir_det_sort_desc(struct ir_det *d, int n)
-{
-	for (int i = 1; i < n; i++) {
-		struct ir_det t = d[i];
-		int j = i;
-		while (j > 0 && d[j - 1].score < t.score) {
-			d[j] = d[j - 1];
-			j--;
-		}
-		d[j] = t;
-	}
-}
-
 static double
 sigmoid(double x)
 {
@@ -90,14 +75,17 @@ ir_tinydet_decode(const float *grid, int G, int w, int h, int size,
 	for (int row = 0; row < G; row++)
 		for (int col = 0; col < G; col++)
 			for (int a = 0; a < 5; a++) {
-				const float *t = grid + ((size_t)row * G + col) * 25 + a * 5;
+				const float *t = grid +
+				    ((size_t)row * G + col) * 25 + a * 5;
 				double score = sigmoid(t[4]);
 				if (!(score > min_score))
 					continue;
 				double cx = (col + sigmoid(t[0])) / G * fx;
 				double cy = (row + sigmoid(t[1])) / G * fy;
-				double bw = exp(t[2]) * tiny_anchor[a][0] / G * fx;
-				double bh = exp(t[3]) * tiny_anchor[a][1] / G * fy;
+				double bw = exp(t[2]) * tiny_anchor[a][0] / G *
+				    fx;
+				double bh = exp(t[3]) * tiny_anchor[a][1] / G *
+				    fy;
 				cand[n].score = score;
 				cand[n].box[0] = cx - bw / 2;
 				cand[n].box[1] = cy - bh / 2;
@@ -282,7 +270,8 @@ ir_align_box(const double pts[68][2], int cw, int ch, double box[4])
 	/* face-api's Point.magnitude: sqrt(x*x + y*y), not hypot */
 	double lx = le[0] - mo[0], ly = le[1] - mo[1];
 	double rx_ = re[0] - mo[0], ry_ = re[1] - mo[1];
-	double dist = (sqrt(lx * lx + ly * ly) + sqrt(rx_ * rx_ + ry_ * ry_)) / 2;
+	double dist = (sqrt(lx * lx + ly * ly) +
+	    sqrt(rx_ * rx_ + ry_ * ry_)) / 2;
 	double size = floor(dist / 0.45);
 	double rx = (0 + le[0] + re[0] + mo[0]) / 3;
 	double ry = (0 + le[1] + re[1] + mo[1]) / 3;

@@ -87,7 +87,7 @@ wino_for(int h)
 {
 	const char *e = getenv("IR_FACENET_WINO");
 	if (e && *e) {
-		/* "H:M,H:M,...", e.g. "35:4,17:4,8:4,4:2,3:2" (tuning aid) */
+		/* "H:M,H:M,...", e.g. "35:6,17:4,8:4,4:2,3:2" (tuning aid) */
 		const char *p = e;
 		while (*p) {
 			int hh, m, used;
@@ -100,6 +100,12 @@ wino_for(int h)
 				p++;
 		}
 	}
+	/* measured (bench/descriptor, CPU time per face): F(6x6) on the 35
+	 * and 17 maps (fewest wasted border cells), F(4x4) on 8x8, F(2x2)
+	 * below, where F(4x4)'s 36/9 larger weights make batch 1 wait on
+	 * memory */
+	if (h >= 12)
+		return 6;
 	if (h >= 8)
 		return 4;
 	return 2;
@@ -431,15 +437,16 @@ run(struct ir_facenet *f, const struct ir_facecrop *crops, int n, float *desc)
 {
 	int T = f->threads < n ? f->threads : n;
 	if (T <= 1) {
-		ir_cnn_set_threads(f->threads);
+		int old = ir_cnn_set_threads(f->threads);
 		struct part p = { f, crops, NULL, 0, n, f->ws[0], desc };
 		run_part(&p);
+		ir_cnn_set_threads(old);
 		return;
 	}
 	struct part parts[MAXTHREADS];
 	pthread_t tid[MAXTHREADS];
 	int started[MAXTHREADS] = { 0 };
-	ir_cnn_set_threads(1);
+	int old = ir_cnn_set_threads(1);
 	for (int t = 0, i0 = 0; t < T; t++) {
 		int k = n / T + (t < n % T);
 		parts[t] = (struct part){ f, crops ? crops + i0 : NULL, NULL,
@@ -456,6 +463,7 @@ run(struct ir_facenet *f, const struct ir_facecrop *crops, int n, float *desc)
 		else
 			run_part(&parts[t]); /* no thread: do it here */
 	}
+	ir_cnn_set_threads(old);
 }
 
 int

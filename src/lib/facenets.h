@@ -38,12 +38,6 @@ double ir_js_round(double x);
  * into size x size. */
 void ir_reshaped_dims(int w, int h, int size, int *rw, int *rh);
 
-/*
- * Stable sort of n detections by score, descending (ties keep their
- * order). Used by both NMS codes and by tests.
- */
-void ir_det_sort_desc(struct ir_det *d, int n);
-
 /* ---- tiny face detector (tinydet.c) ---------------------------------- */
 
 struct ir_tinydet;
@@ -53,7 +47,8 @@ struct ir_tinydet;
 int ir_tinydet_load(struct ir_model *m, struct ir_tinydet **net, char *err);
 void ir_tinydet_free(struct ir_tinydet *net);
 
-/* Floats of scratch ir_tinydet_detect needs at input size `size`. */
+/* Floats of scratch ir_tinydet_detect needs at input size `size` (and
+ * at any smaller size). */
 size_t ir_tinydet_scratch(const struct ir_tinydet *net, int size);
 
 /*

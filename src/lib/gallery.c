@@ -198,6 +198,8 @@ ir_gallery_add(struct ir_gallery *g, const char *name, const float *desc,
 	if (!finite_all(desc, (size_t)n * IR_GALLERY_DIM))
 		return ir_err(err, IR_EINVAL, "descriptor is not finite");
 	i = ir_gallery_find(g, name);
+	if (i >= 0 && g->p[i].n > INT32_MAX / IR_GALLERY_DIM - n)
+		return ir_err(err, IR_EINVAL, "too many descriptors");
 	if (i < 0) {
 		if (g->n == g->cap) {
 			g->cap = g->cap ? g->cap * 2 : 8;
@@ -209,8 +211,6 @@ ir_gallery_add(struct ir_gallery *g, const char *name, const float *desc,
 		g->p[i].desc = NULL;
 	}
 	p = &g->p[i];
-	if (p->n > INT32_MAX - n)
-		return ir_err(err, IR_EINVAL, "too many descriptors");
 	p->desc = ir_xrealloc(p->desc,
 	    sizeof(float) * IR_GALLERY_DIM * (size_t)(p->n + n));
 	memcpy(p->desc + (size_t)p->n * IR_GALLERY_DIM, desc,

@@ -61,9 +61,11 @@ ir_lmnet_load(struct ir_model *m, int tiny, struct ir_lmnet **out, char *err)
 			int ci = k == 0 ? cin : co;
 			if (b == 0 && k == 0) {
 				struct ir_conv *c = &n->conv0;
-				snprintf(name, sizeof name, "dense0/conv0/filters");
+				snprintf(name, sizeof name,
+				    "dense0/conv0/filters");
 				GET(c->w, 4, 3, 3, 3, co);
-				snprintf(name, sizeof name, "dense0/conv0/bias");
+				snprintf(name, sizeof name,
+				    "dense0/conv0/bias");
 				GET(c->bias, 1, co);
 				c->kh = c->kw = 3;
 				c->cin = 3;
@@ -75,13 +77,14 @@ ir_lmnet_load(struct ir_model *m, int tiny, struct ir_lmnet **out, char *err)
 			}
 			struct ir_dwconv *d = &n->dw[b][k];
 			struct ir_conv *p = &n->pw[b][k];
-			snprintf(name, sizeof name, "dense%d/conv%d/depthwise_filter",
-			    b, k);
+			snprintf(name, sizeof name,
+			    "dense%d/conv%d/depthwise_filter", b, k);
 			GET(d->w, 4, 3, 3, ci, 1);
-			snprintf(name, sizeof name, "dense%d/conv%d/pointwise_filter",
-			    b, k);
+			snprintf(name, sizeof name,
+			    "dense%d/conv%d/pointwise_filter", b, k);
 			GET(p->w, 4, 1, 1, ci, co);
-			snprintf(name, sizeof name, "dense%d/conv%d/bias", b, k);
+			snprintf(name, sizeof name, "dense%d/conv%d/bias", b,
+			    k);
 			GET(p->bias, 1, co);
 			d->k = 3;
 			d->c = ci;
@@ -93,8 +96,11 @@ ir_lmnet_load(struct ir_model *m, int tiny, struct ir_lmnet **out, char *err)
 			p->cout = co;
 			p->stride = 1;
 			p->pad = IR_PAD_SAME;
-			/* o1 is activated; o2..o4 are not (they are summed) */
-			p->act = k == 0 ? IR_ACT_RELU : IR_ACT_NONE;
+			/* o1 is activated, the last conv yields the block's
+			 * output relu(o1 + ... + on); the others feed the sum
+			 * (see forward()) */
+			p->act = k == 0 || k == n->nconv - 1 ? IR_ACT_RELU :
+			    IR_ACT_NONE;
 		}
 		cin = co;
 	}
@@ -129,7 +135,7 @@ ir_lmnet_free(struct ir_lmnet *n)
 	free(n);
 }
 
-/* Scratch: input, then six activation buffers x, o1..o4, t, the conv
+/* Scratch: input, then four activation buffers x, o1, s, t, the conv
  * workspace, the pooled features and the outputs. */
 struct layout {
 	size_t in, act, ws, feat, out;
@@ -178,46 +184,67 @@ ir_lmnet_scratch(const struct ir_lmnet *n, int batch)
 	struct layout l;
 
 	layout(n, batch < 1 ? 1 : batch, &l);
-	return l.in + 6 * l.act + l.ws + l.feat + l.out;
+	return l.in + 4 * l.act + l.ws + l.feat + l.out;
 }
 
-/* One batch of nb prepared 112x112x3 inputs -> nb x 136 outputs. */
+/* y = relu(x) for npix pixels of c channels: a copy and cnn.h's
+ * vectorised in-place activation (a plain C loop stays scalar at -O2). */
+static void
+relu_copy(float *y, const float *x, size_t npix, int c)
+{
+	memcpy(y, x, npix * c * sizeof(float));
+	ir_affine(y, npix, c, NULL, NULL, IR_ACT_RELU);
+}
+
+/* Separable conv whose pointwise epilogue adds res (may equal out). */
+static void
+sep_res(const struct ir_dwconv *d, const struct ir_conv *pw, const float *in,
+    int nb, int h, float *tmp, float *out, const float *res, float *ws)
+{
+	int oh = ir_cnn_outsize(h, 3, d->stride, IR_PAD_SAME);
+
+	ir_dwconv_forward(d, in, nb, h, h, tmp);
+	ir_conv_forward(pw, tmp, nb, oh, oh, out, res, ws);
+}
+
+/*
+ * One batch of nb prepared 112x112x3 inputs -> nb x 136 outputs.
+ * The dense-block sums are kept running in s and added by the pointwise
+ * convs' epilogues, so a block costs two extra passes (the relu copies)
+ * instead of six adds: s = o1 + o2; x = relu(s); s += o3; [tiny: x =
+ * relu(s) is the output] x = relu(s); x = relu(s + o4). face-api sums
+ * right to left, o1 + (o2 + (o3 + o4)); the order only moves the last bit.
+ */
 static const float *
 forward(const struct ir_lmnet *n, int nb, float *scratch,
     const struct layout *l)
 {
-	float *x = scratch + l->in, *o1 = x + l->act, *o2 = o1 + l->act;
-	float *o3 = o2 + l->act, *o4 = o3 + l->act, *t = o4 + l->act;
-	float *ws = t + l->act, *feat = ws + l->ws, *out = feat + l->feat;
+	float *x = scratch + l->in, *o1 = x + l->act, *sum = o1 + l->act;
+	float *t = sum + l->act, *ws = t + l->act, *feat = ws + l->ws;
+	float *out = feat + l->feat;
 	const float *in = scratch;
 	int h = LM;
 
 	for (int b = 0; b < n->nblk; b++) {
 		int oh = ir_cnn_outsize(h, 3, 2, IR_PAD_SAME), co = n->cout[b];
-		size_t cnt = (size_t)nb * oh * oh * co;
+		size_t npix = (size_t)nb * oh * oh;
 		if (b == 0)
 			ir_conv_forward(&n->conv0, in, nb, h, h, o1, NULL, ws);
 		else
-			ir_sepconv_forward(&n->dw[b][0], &n->pw[b][0], x, nb, h,
-			    h, t, o1, ws);
+			sep_res(&n->dw[b][0], &n->pw[b][0], x, nb, h, t, o1,
+			    NULL, ws);
 		h = oh;
-		ir_sepconv_forward(&n->dw[b][1], &n->pw[b][1], o1, nb, h, h, t,
-		    o2, ws);
-		ir_add(x, o1, o2, cnt, IR_ACT_RELU);		/* i3 */
-		ir_sepconv_forward(&n->dw[b][2], &n->pw[b][2], x, nb, h, h, t,
-		    o3, ws);
+		sep_res(&n->dw[b][1], &n->pw[b][1], o1, nb, h, t, sum, o1, ws);
+		relu_copy(x, sum, npix, co);				/* i3 */
 		if (n->nconv == 3) {
-			ir_add(o3, o2, o3, cnt, IR_ACT_NONE);
-			ir_add(x, o1, o3, cnt, IR_ACT_RELU);
+			/* the last conv's epilogue: relu(s + o3) */
+			sep_res(&n->dw[b][2], &n->pw[b][2], x, nb, h, t, x, sum,
+			    ws);
 			continue;
 		}
-		ir_add(t, o2, o3, cnt, IR_ACT_NONE);
-		ir_add(x, o1, t, cnt, IR_ACT_RELU);		/* i4 */
-		ir_sepconv_forward(&n->dw[b][3], &n->pw[b][3], x, nb, h, h, t,
-		    o4, ws);
-		ir_add(o4, o3, o4, cnt, IR_ACT_NONE);
-		ir_add(o4, o2, o4, cnt, IR_ACT_NONE);
-		ir_add(x, o1, o4, cnt, IR_ACT_RELU);
+		sep_res(&n->dw[b][2], &n->pw[b][2], x, nb, h, t, sum, sum, ws);
+		relu_copy(x, sum, npix, co);				/* i4 */
+		sep_res(&n->dw[b][3], &n->pw[b][3], x, nb, h, t, x, sum, ws);
 	}
 	int c = n->cout[n->nblk - 1];
 	ir_avgpool(x, nb, h, h, c, h, 2, feat);

@@ -10,11 +10,11 @@
  *    other threads share them; each engine owns its arena and its small
  *    per-image arrays, so an engine is used by one thread at a time.
  *  - The arena is sized at open for the largest stage: the detector at its
- *    fixed input size (tiny at opts.tiny_size, SSD at 512) or the landmark
- *    net at max_batch faces; the descriptor net (facenet.h) keeps its own
- *    arena for max_batch faces, also allocated at open. Every network resizes
- *    straight from the image into its input tensor, so the image size does
- *    not matter and the per-image path never allocates.
+ *    largest input (tiny at opts.tiny_size, SSD at 512) or the landmark net
+ *    at min(max_batch, 8) faces; the descriptor net (facenet.h) keeps its
+ *    own arena for max_batch faces, also allocated at open. Every network
+ *    resizes straight from the image into its input tensor, so the image
+ *    size does not matter and the per-image path never allocates.
  *  - At most IR_ENGINE_DET_CAP detections are kept per image (the highest
  *    scoring ones, SSD keeps at most 100 anyway); they are then sorted
  *    largest box first (stable, so equal areas keep the detector's order)
@@ -34,6 +34,11 @@
 #include "util.h"
 
 #define DET_CAP IR_ENGINE_DET_CAP
+/* Faces per landmark pass: 8 already make GEMMs of 25000+ rows in the
+ * first block; more only grows the arena (3.5 MB per face). */
+#define LM_BATCH 8
+/* Crops per jittered face: shifts of -1, 0, 1 px in x and y. */
+#define NJIT 9
 
 struct shared {
 	atomic_int refs;
@@ -48,15 +53,15 @@ struct ir_engine {
 	struct shared *sh;
 	struct ir_facenet *rec;      /* shares its weights with clones */
 	struct ir_engine_opts o;     /* defaults resolved */
-	int tiny_auto;               /* tiny_size was 0: adapt to small images */
+	int tiny_auto;               /* tiny_size 0: follow small images */
 	float *arena;
 	size_t arena_n;              /* floats */
 	struct ir_det det[DET_CAP];
 	int crop[DET_CAP][4];        /* landmark crops */
 	int dcrop[DET_CAP][4];       /* descriptor crops */
 	double rel[DET_CAP][68][2];
-	struct ir_facecrop fc[DET_CAP];
-	float desc[DET_CAP * IR_DESC_DIM];
+	struct ir_facecrop fc[DET_CAP * NJIT];
+	float desc[DET_CAP * NJIT * IR_DESC_DIM];
 };
 
 static void
@@ -89,6 +94,12 @@ maxz(size_t a, size_t b)
 	return a > b ? a : b;
 }
 
+static int
+lm_batch(const struct ir_engine *e)
+{
+	return e->o.max_batch < LM_BATCH ? e->o.max_batch : LM_BATCH;
+}
+
 /* Sizes the arena for e's options (called by open and clone). */
 static void
 arena_alloc(struct ir_engine *e)
@@ -100,7 +111,7 @@ arena_alloc(struct ir_engine *e)
 		n = ir_ssd_scratch(sh->ssd);
 	else
 		n = ir_tinydet_scratch(sh->tiny, e->o.tiny_size);
-	n = maxz(n, ir_lmnet_scratch(sh->lm, e->o.max_batch));
+	n = maxz(n, ir_lmnet_scratch(sh->lm, lm_batch(e)));
 	e->arena_n = n;
 	e->arena = ir_xaligned(n * sizeof(float));
 }
@@ -140,6 +151,8 @@ ir_engine_open(struct ir_engine **out, const struct ir_engine_opts *o,
 		d.max_batch = 16;
 	if (d.max_batch > DET_CAP)
 		d.max_batch = DET_CAP;
+	if (d.jitter == 0)
+		d.jitter = atoi(ir_getenv("IR_JITTER", "0"));
 	dir = d.model_dir ? d.model_dir : ir_model_dir();
 
 	sh = ir_xcalloc(1, sizeof *sh);
@@ -148,7 +161,8 @@ ir_engine_open(struct ir_engine **out, const struct ir_engine_opts *o,
 	sh->tiny_lm = d.tiny_landmarks != 0;
 	if (d.detector == IR_DET_SSD) {
 		if ((rc = open_model(dir, "ssd_mobilenetv1.irw", &sh->mdet,
-		    err)) != 0 || (rc = ir_ssd_load(sh->mdet, &sh->ssd, err)) != 0)
+		    err)) != 0 ||
+		    (rc = ir_ssd_load(sh->mdet, &sh->ssd, err)) != 0)
 			goto fail;
 	} else {
 		if ((rc = open_model(dir, "tiny_face_detector.irw", &sh->mdet,
@@ -345,7 +359,7 @@ ir_engine_faces(struct ir_engine *e, const struct ir_image *img,
 	}
 
 	rc = ir_lmnet_run(sh->lm, img, (const int (*)[4])e->crop, n,
-	    e->o.max_batch, e->arena, e->rel, err);
+	    lm_batch(e), e->arena, e->rel, err);
 	if (rc != 0)
 		return rc;
 	for (int i = 0; i < n; i++) {
@@ -365,6 +379,9 @@ ir_engine_faces(struct ir_engine *e, const struct ir_image *img,
 			f->landmarks[p][1] = e->rel[i][p][1] * c[3] + f->box[1];
 		}
 		ir_align_box(f->landmarks, c[2], c[3], ab);
+		/* an empty alignment box (landmarks gone wild, far outside
+		 * the image) gets 128 zeros from face-api; we describe the
+		 * landmark crop instead, which at least is a face */
 		if (!ir_box_clip_floor(ab, W, H, e->dcrop[i]))
 			memcpy(e->dcrop[i], c, sizeof e->dcrop[i]);
 		for (int j = 0; j < 4; j++)
@@ -372,16 +389,29 @@ ir_engine_faces(struct ir_engine *e, const struct ir_image *img,
 	}
 	t2 = ir_now_ms();
 
+	/* one call: the net batches up to max_batch crops per pass */
+	int m = 0, nj[DET_CAP];
 	for (int i = 0; i < n; i++) {
-		e->fc[i].img = img;
-		memcpy(e->fc[i].rect, e->dcrop[i], sizeof e->fc[i].rect);
+		const int *c = e->dcrop[i];
+		nj[i] = e->o.jitter > 0 && c[2] < e->o.jitter ? NJIT : 1;
+		for (int j = 0; j < nj[i]; j++, m++) {
+			/* j = 4 is the crop itself; facenet clips the rest */
+			e->fc[m].img = img;
+			e->fc[m].rect[0] = c[0] + (nj[i] > 1 ? j % 3 - 1 : 0);
+			e->fc[m].rect[1] = c[1] + (nj[i] > 1 ? j / 3 - 1 : 0);
+			e->fc[m].rect[2] = c[2];
+			e->fc[m].rect[3] = c[3];
+		}
 	}
-	/* one call: the net batches up to max_batch faces per pass */
-	if ((rc = ir_facenet_describe(e->rec, e->fc, n, e->desc, err)) != 0)
+	if ((rc = ir_facenet_describe(e->rec, e->fc, m, e->desc, err)) != 0)
 		return rc;
-	for (int i = 0; i < n; i++)
-		memcpy(faces[i].desc, e->desc + i * IR_DESC_DIM,
-		    sizeof faces[0].desc);
+	for (int i = 0, k = 0; i < n; k += nj[i], i++)
+		for (int d = 0; d < IR_DESC_DIM; d++) {
+			double s = 0;
+			for (int j = 0; j < nj[i]; j++)
+				s += e->desc[(size_t)(k + j) * IR_DESC_DIM + d];
+			faces[i].desc[d] = (float)(s / nj[i]);
+		}
 	t3 = ir_now_ms();
 	if (t != NULL) {
 		t->detect = t1 - t0;

@@ -8,6 +8,11 @@
  * was deleted; past the queue's maximum receive count it goes to the dead
  * letters instead. Receive long-polls up to wait_s seconds and returns as
  * soon as a message is there. Depth = visible + in flight.
+ *
+ * Threads: do not call ir_queue_receive on one struct ir_queue from two
+ * threads at once; on a spool the other calls may run alongside (they
+ * keep no state in the struct), e.g. a heartbeat thread's
+ * ir_queue_change_visibility, as long as no two calls use one ir_msg.
  */
 #ifndef IR_QUEUE_H
 #define IR_QUEUE_H

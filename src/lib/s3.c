@@ -33,6 +33,71 @@ struct s3 {
 	char *root;       /* "" (virtual-hosted) or "/BUCKET" (path-style) */
 };
 
+/* Sets base and root for the client's region and endpoint. */
+static void
+s3_set_base(struct s3 *s)
+{
+	const char *ep = ir_aws_endpoint(s->aws);
+	const char *r = ir_aws_region(s->aws);
+	const char *cn = strncmp(r, "cn-", 3) == 0 ? ".cn" : "";
+	char buf[512];
+	free(s->base);
+	free(s->root);
+	if (ep || strchr(s->bucket, '.')) {
+		if (ep)
+			s->base = ir_xstrdup(ep);
+		else {
+			snprintf(buf, sizeof buf, "https://s3.%s.amazonaws.com%s",
+			    r, cn);
+			s->base = ir_xstrdup(buf);
+		}
+		snprintf(buf, sizeof buf, "/%s", s->bucket);
+		s->root = ir_xstrdup(buf);
+	} else {
+		snprintf(buf, sizeof buf, "https://%s.s3.%s.amazonaws.com%s",
+		    s->bucket, r, cn);
+		s->base = ir_xstrdup(buf);
+		s->root = ir_xstrdup("");
+	}
+}
+
+static char *xml_next(const char **, const char *, const char *);
+
+/*
+ * One request; on AWS, a bucket that lives in another region than the
+ * configured one (S3 says so with x-amz-bucket-region or, for a wrong
+ * signing region, AuthorizationHeaderMalformed with <Region>) is asked
+ * again once in its own region, which the store then keeps.
+ */
+static int
+s3_request(struct s3 *s, struct ir_aws_req *r, struct ir_aws_resp *resp,
+    char *err)
+{
+	int rc = ir_aws_request(s->aws, r, resp, err);
+	if (rc == IR_OK || ir_aws_endpoint(s->aws))
+		return rc;
+	char region[64] = "";
+	if (resp->bucket_region[0]) {
+		snprintf(region, sizeof region, "%s", resp->bucket_region);
+	} else if (strcmp(resp->code, "AuthorizationHeaderMalformed") == 0 &&
+	    resp->body) {
+		const char *p = (const char *)resp->body;
+		char *x = xml_next(&p, p + resp->len, "Region");
+		if (x)
+			snprintf(region, sizeof region, "%s", x);
+		free(x);
+	}
+	if (!region[0] || strcmp(region, ir_aws_region(s->aws)) == 0 ||
+	    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+	    strlen(region))
+		return rc;
+	ir_aws_set_region(s->aws, region);
+	s3_set_base(s);
+	r->base = s->base;
+	ir_aws_resp_free(resp);
+	return ir_aws_request(s->aws, r, resp, err);
+}
+
 static const struct ir_store_ops s3_ops;
 
 static int
@@ -104,26 +169,7 @@ s3_setup(const char *url, struct s3 **sp, char *err)
 	s->aws = aws;
 	s->bucket = ir_xstrdup(bucket);
 	s->prefix = prefix;
-	const char *ep = ir_aws_endpoint(aws);
-	char buf[512];
-	if (ep || strchr(bucket, '.')) {
-		if (ep)
-			s->base = ir_xstrdup(ep);
-		else {
-			const char *r = ir_aws_region(aws);
-			snprintf(buf, sizeof buf, "https://s3.%s.amazonaws.com%s",
-			    r, strncmp(r, "cn-", 3) == 0 ? ".cn" : "");
-			s->base = ir_xstrdup(buf);
-		}
-		snprintf(buf, sizeof buf, "/%s", bucket);
-		s->root = ir_xstrdup(buf);
-	} else {
-		const char *r = ir_aws_region(aws);
-		snprintf(buf, sizeof buf, "https://%s.s3.%s.amazonaws.com%s",
-		    bucket, r, strncmp(r, "cn-", 3) == 0 ? ".cn" : "");
-		s->base = ir_xstrdup(buf);
-		s->root = ir_xstrdup("");
-	}
+	s3_set_base(s);
 	*sp = s;
 	return IR_OK;
 }
@@ -201,7 +247,7 @@ s3_put(struct ir_store *st, const char *key, const void *buf, size_t len,
 		.max_body = 1 << 20,
 	};
 	struct ir_aws_resp resp;
-	int rc = ir_aws_request(s->aws, &r, &resp, err);
+	int rc = s3_request(s, &r, &resp, err);
 	ir_aws_resp_free(&resp);
 	free(path);
 	return rc;
@@ -220,7 +266,7 @@ s3_get(struct ir_store *st, const char *key, unsigned char **buf,
 		.max_body = max,
 	};
 	struct ir_aws_resp resp;
-	int rc = ir_aws_request(s->aws, &r, &resp, err);
+	int rc = s3_request(s, &r, &resp, err);
 	free(path);
 	*buf = NULL;
 	*len = 0;
@@ -252,7 +298,7 @@ s3_head(struct ir_store *st, const char *key, size_t *len, char *err)
 		.what = w, .method = "HEAD", .base = s->base, .path = path,
 	};
 	struct ir_aws_resp resp;
-	int rc = ir_aws_request(s->aws, &r, &resp, err);
+	int rc = s3_request(s, &r, &resp, err);
 	free(path);
 	if (rc == IR_OK) {
 		if (resp.content_length < 0)
@@ -282,7 +328,7 @@ s3_del(struct ir_store *st, const char *key, char *err)
 		.max_body = 1 << 20,
 	};
 	struct ir_aws_resp resp;
-	int rc = ir_aws_request(s->aws, &r, &resp, err);
+	int rc = s3_request(s, &r, &resp, err);
 	free(path);
 	if (rc == IR_ENOENT && strcmp(resp.code, "NoSuchKey") == 0)
 		rc = IR_OK;
@@ -307,6 +353,55 @@ xml_next(const char **p, const char *end, const char *tag)
 		return NULL;
 	*p = b + strlen(close);
 	return ir_aws_xml_unescape(a, (size_t)(b - a));
+}
+
+int
+ir_s3_parse_list(const char *body, size_t len, const char *prefix,
+    int (*fn)(const char *, size_t, void *), void *arg, int *truncated,
+    char **next, char *err)
+{
+	const char *end = body + len;
+	size_t spl = strlen(prefix);
+	int rc = IR_OK;
+	*truncated = 0;
+	*next = NULL;
+	if (!memmem(body, len, "<ListBucketResult", 17))
+		return ir_err(err, IR_ETEMP, "the reply is not a "
+		    "ListBucketResult");
+	const char *p = body;
+	const char *c;
+	while (rc == IR_OK && (c = memmem(p, (size_t)(end - p), "<Contents>",
+	    10))) {
+		const char *ce = memmem(c, (size_t)(end - c), "</Contents>", 11);
+		if (!ce)
+			return ir_err(err, IR_ETEMP, "truncated <Contents> in "
+			    "the reply");
+		const char *k = c, *z = c;
+		char *key = xml_next(&k, ce, "Key");
+		char *size = xml_next(&z, ce, "Size");
+		char *e = NULL;
+		unsigned long long sz = size ? strtoull(size, &e, 10) : 0;
+		if (!key || !size || !*size || *e) {
+			free(key);
+			free(size);
+			return ir_err(err, IR_ETEMP, "<Contents> without a Key "
+			    "or a Size in the reply");
+		}
+		/* A key with a NUL (&#0; is refused by the decoder, but be
+		 * sure) or outside the prefix is not ours. */
+		if (strncmp(key, prefix, spl) == 0 && key[spl])
+			rc = fn(key + spl, (size_t)sz, arg);
+		free(key);
+		free(size);
+		p = ce + 11;
+	}
+	const char *t = body;
+	char *trunc = xml_next(&t, end, "IsTruncated");
+	t = body;
+	*next = xml_next(&t, end, "NextContinuationToken");
+	*truncated = trunc && strcmp(trunc, "true") == 0;
+	free(trunc);
+	return rc;
 }
 
 static int
@@ -340,61 +435,26 @@ s3_list(struct ir_store *st, const char *prefix,
 			.path = path, .query = q, .max_body = 64 << 20,
 		};
 		struct ir_aws_resp resp;
-		rc = ir_aws_request(s->aws, &r, &resp, err);
+		rc = s3_request(s, &r, &resp, err);
 		free(q);
 		if (rc != IR_OK) {
 			ir_aws_resp_free(&resp);
 			break;
 		}
-		const char *body = resp.body ? (const char *)resp.body : "";
-		const char *end = body + resp.len;
-		if (!strstr(body, "ListBucketResult")) {
-			ir_aws_resp_free(&resp);
-			rc = ir_err(err, IR_ETEMP, "%s: the reply is not a "
-			    "ListBucketResult", w);
-			break;
-		}
-		const char *p = body;
-		const char *c;
-		while (rc == IR_OK && (c = memmem(p, (size_t)(end - p),
-		    "<Contents>", 10))) {
-			const char *ce = memmem(c, (size_t)(end - c),
-			    "</Contents>", 11);
-			if (!ce) {
-				rc = ir_err(err, IR_ETEMP, "%s: truncated "
-				    "<Contents> in the reply", w);
-				break;
-			}
-			const char *k = c;
-			char *key = xml_next(&k, ce, "Key");
-			const char *z = c;
-			char *size = xml_next(&z, ce, "Size");
-			if (!key || !size) {
-				free(key);
-				free(size);
-				rc = ir_err(err, IR_ETEMP, "%s: <Contents> without "
-				    "Key or Size in the reply", w);
-				break;
-			}
-			if (strncmp(key, s->prefix, spl) == 0) {
-				int r2 = fn(key + spl, (size_t)strtoull(size,
-				    NULL, 10), arg);
-				if (r2 != 0)
-					rc = r2;
-			}
-			free(key);
-			free(size);
-			p = ce + 11;
-		}
-		const char *t = body;
-		char *trunc = xml_next(&t, end, "IsTruncated");
-		t = body;
-		char *next = xml_next(&t, end, "NextContinuationToken");
+		int more = 0;
+		char *next = NULL;
+		err[0] = '\0';
+		rc = ir_s3_parse_list(resp.body ? (const char *)resp.body : "",
+		    resp.len, s->prefix, fn, arg, &more, &next, err);
 		ir_aws_resp_free(&resp);
-		int more = trunc && strcmp(trunc, "true") == 0;
-		free(trunc);
 		free(token);
 		token = next;
+		if (rc < 0 && err[0]) {
+			/* err has the parser's reason: say whose reply */
+			char why[IR_ERRMAX];
+			snprintf(why, sizeof why, "%s", err);
+			rc = ir_err(err, rc, "%s: %s", w, why);
+		}
 		if (rc != IR_OK || !more)
 			break;
 		if (!token || !*token) {
@@ -441,13 +501,30 @@ ir_s3_create_bucket(const char *url, char *err)
 		.len = strlen(body), .max_body = 1 << 20,
 	};
 	struct ir_aws_resp resp;
-	rc = ir_aws_request(s->aws, &r, &resp, err);
+	rc = s3_request(s, &r, &resp, err);
 	if (rc != IR_OK && strcmp(resp.code, "BucketAlreadyOwnedByYou") == 0)
 		rc = IR_OK;
 	ir_aws_resp_free(&resp);
 	free(path);
 	s3_free(s);
 	return rc;
+}
+
+int
+ir_s3_object_url(const char *url, const char *key, char **out, char *err)
+{
+	struct s3 *s;
+	int rc = s3_setup(url, &s, err);
+	*out = NULL;
+	if (rc != IR_OK)
+		return rc;
+	char *path = obj_path(s, key);
+	size_t n = strlen(s->base) + strlen(path) + 1;
+	*out = ir_xmalloc(n);
+	snprintf(*out, n, "%s%s", s->base, path);
+	free(path);
+	s3_free(s);
+	return IR_OK;
 }
 
 static const struct ir_store_ops s3_ops = {

@@ -86,9 +86,10 @@ ir_scale_decide(const struct ir_scale_policy *p, struct ir_scale_state *s,
 				keep = p->min;
 			d->action = IR_SCALE_IN;
 			d->delta = keep - d->workers;
-			/* the next window starts from here */
-			s->below_since = now;
-			s->window_max = d->desired;
+			/* after a scale-in the cooldown starts over */
+			s->below = 0;
+			s->below_since = 0;
+			s->window_max = 0;
 			if (d->delta >= 0) {
 				d->delta = 0;
 				d->action = IR_SCALE_WAIT;

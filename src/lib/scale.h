@@ -15,7 +15,7 @@
  * time; when desired has stayed below the number of workers for the whole
  * cooldown, stop down to the highest desired seen in that window (the
  * stabilisation window of Kubernetes' HPA and KEDA), so a flapping depth
- * never makes workers churn.
+ * never makes workers churn. After a scale-in the cooldown starts over.
  */
 #ifndef IR_SCALE_H
 #define IR_SCALE_H
@@ -97,9 +97,16 @@ struct ir_act {
 	char *command;      /* exec: shell command; local: worker command */
 	char **wargs;       /* local: extra arguments for each worker */
 	int nwargs;
-	double idle_s;      /* local: the workers' idle exit time (-i) */
+	double idle_s;      /* local: the workers' idle exit time (-i);
+			       < 0: the worker's own default */
+	const char *logfile; /* local: workers' stdout/stderr (append);
+			       NULL: inherited */
 	int persistent;     /* local: slots <= persistent start with -P */
 	int lockfd;         /* local: inherited by children until exec */
+	int readonly;       /* local: list without removing dead workers'
+			       files (a dry run holds no lock) */
+	int stop_busy;      /* local: a drain: SIGTERM busy workers too (they
+			       finish their batch before exiting) */
 };
 
 #define IR_ACT_MAXID 4096
@@ -129,8 +136,17 @@ int ir_act_start(struct ir_act *a, const int *ids, int n, int count,
 int ir_act_stop(struct ir_act *a, const int *ids, int n, int count,
     int *stopped, char *err);
 
-/* Reaps exited children of this process (local workers) without blocking. */
-void ir_act_reap(void);
+/* Slots taken after the last ir_act_list: running workers plus those
+ * still stopping (for a drain that waits until none is left). */
+int ir_act_occupied(void);
+
+/*
+ * Reaps exited children of this process (local workers) without blocking.
+ * Returns how many of them failed in a way a restart will not mend (exit
+ * 2: bad gallery, model or URL; 126/127: the command cannot run), with
+ * the last such status in *status (may be NULL).
+ */
+int ir_act_reap(int *status);
 
 /* The start time of a process in clock ticks since boot (/proc/PID/stat
  * field 22) and its state letter; IR_ENOENT if there is no such process. */

@@ -538,6 +538,8 @@ file_part(struct req *r, struct ir_part *parts, int *ok)
 	return f;
 }
 
+static enum MHD_Result answer(struct req *);
+
 /* The last call of an upload: check it and queue it (or answer). */
 static enum MHD_Result
 upload_done(struct req *r)
@@ -549,7 +551,7 @@ upload_done(struct req *r)
 	const char *ct, *why;
 	size_t len;
 	char err[IR_ERRMAX], msg[IR_ERRMAX + 64];
-	int ok, code, rc, answered = 0;
+	int ok, code, rc;
 
 	if (r->too_big) {
 		snprintf(msg, sizeof msg, "body larger than %zu bytes",
@@ -610,15 +612,17 @@ upload_done(struct req *r)
 	free(r->body);          /* the store (or the job) has its own copy */
 	r->body = NULL;
 	r->phase = P_WAIT;
+	/* Suspend until the answer, unless it came already: then answer
+	 * now. On resume MHD calls the handler again, which answers. */
 	pthread_mutex_lock(&s->lock);
 	if (r->outcome == O_WAIT) {
 		r->suspended = 1;
 		MHD_suspend_connection(r->conn);
-	} else
-		answered = 1;
+		pthread_mutex_unlock(&s->lock);
+		return MHD_YES;
+	}
 	pthread_mutex_unlock(&s->lock);
-	(void)answered;         /* the handler's next call answers */
-	return MHD_YES;
+	return answer(r);
 }
 
 /* A settled request: its HTTP answer. */
@@ -881,8 +885,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 				    v, s->o.max_body);
 				return respond_error(r, 413, msg);
 			}
-			if (v > 0) {
-				r->cap = v;
+			if (v > 0) {     /* a claim, not a promise: 1 MiB */
+				r->cap = v < (1u << 20) ? v : (1u << 20);
 				r->body = ir_xmalloc(r->cap);
 			}
 		}
@@ -1234,7 +1238,10 @@ ir_serve_stop(struct ir_serve *s)
 	if (s->d) {
 		/* Stop listening, give waiting requests a moment, then
 		 * answer the rest with 503 and let MHD send those out. */
-		MHD_quiesce_daemon(s->d);
+		MHD_socket ls = MHD_quiesce_daemon(s->d);
+
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);   /* ours now, says MHD */
 		until = ir_now_ms() + 5000;
 		do {
 			pthread_mutex_lock(&s->lock);

@@ -21,7 +21,9 @@
  *    millisecond and across a redelivery is not kept);
  *  - any receiver sweeps expired leases back to new/ (or to dead/ past the
  *    maximum receive count) before it looks for messages; nothing else
- *    needs to run.
+ *    needs to run. A waiting receiver watches new/ (arrivals) and cur/
+ *    (leases taken or changed, whose expiry re-arms its timer) with
+ *    inotify and sleeps until an event or the earliest expiry.
  * One struct ir_queue must not be used by two threads in receive at once;
  * send, delete, change-visibility and depth only read it.
  */
@@ -49,7 +51,8 @@ static const char *const dname[ND] = { "tmp", "new", "cur", "dead" };
 struct spool {
 	char *path;
 	int dfd[ND];
-	int ifd;           /* inotify on new/, -1 until the first wait */
+	int ifd;           /* inotify on new/ and cur/, -1 until the first
+			      wait */
 	int max_receive;
 	char **cache;      /* sorted names of new/ from the last scan */
 	size_t ncache, icache;
@@ -101,7 +104,7 @@ fmt_name(char *buf, int64_t t, const char *id, int r)
 {
 	if (t < 0)
 		t = 0;
-	snprintf(buf, NAMEMAX, "%013" PRId64 ".%s.%d", t, id, r);
+	snprintf(buf, NAMEMAX, "%013" PRId64 ".%.26s.%d", t, id, r);
 }
 
 static int
@@ -295,7 +298,8 @@ rescan(struct spool *sp, char *err)
 	sp->ncache = sp->icache = 0;
 	if ((rc = list_dir(sp, D_NEW, &sp->cache, &sp->ncache, err)) != IR_OK)
 		return rc;
-	qsort(sp->cache, sp->ncache, sizeof *sp->cache, cmp_name);
+	if (sp->ncache > 1)
+		qsort(sp->cache, sp->ncache, sizeof *sp->cache, cmp_name);
 	return IR_OK;
 }
 
@@ -366,12 +370,17 @@ watch(struct spool *sp, char *err)
 	sp->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (sp->ifd < 0)
 		return ir_syserr(err, "inotify");
-	snprintf(p, sizeof p, "%s/new", sp->path);
-	if (inotify_add_watch(sp->ifd, p, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-		int rc = ir_syserr(err, "cannot watch %s", p);
-		close(sp->ifd);
-		sp->ifd = -1;
-		return rc;
+	/* new/: arrivals. cur/: leases taken or changed by others, whose
+	 * expiry must re-arm the timer of a receiver already waiting. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s/%s", sp->path, i ? "cur" : "new");
+		if (inotify_add_watch(sp->ifd, p, IN_MOVED_TO |
+		    IN_CLOSE_WRITE) < 0) {
+			int rc = ir_syserr(err, "cannot watch %s", p);
+			close(sp->ifd);
+			sp->ifd = -1;
+			return rc;
+		}
 	}
 	return IR_OK;
 }
@@ -422,10 +431,10 @@ spool_receive(struct ir_queue *q, struct ir_msg *msgs, int max, int wait_s,
 
 /*
  * Writes every message of the batch in tmp/, then syncs them all, then
- * renames them all into new/ and syncs new/ once: with ext4's ordered
- * data the first fsync commits most of the others' data too, so a batch
- * costs little more than one message. On an error the messages not yet
- * renamed are removed from tmp/; those renamed stay sent.
+ * renames them all into new/ and syncs new/ once (one directory sync per
+ * batch, and the file system may write the files together). On an error
+ * the messages not yet renamed are removed from tmp/; those renamed stay
+ * sent.
  */
 static int
 spool_send_batch(struct ir_queue *q, const char *const *bodies,

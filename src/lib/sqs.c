@@ -26,6 +26,7 @@
 
 #include "aws.h"
 #include "queue.h"
+#include "sqs.h"
 
 struct sqs {
 	struct ir_aws *aws;
@@ -114,10 +115,8 @@ origin(const char *url, const char **path)
 	return o;
 }
 
-/* The region in "sqs.REGION.amazonaws.com[.cn]" or "REGION.queue.amazo..."
- * hosts, into out; 0 if the host is not one of those. */
-static int
-host_region(const char *url, char *out, size_t n)
+int
+ir_sqs_url_region(const char *url, char *out, size_t n)
 {
 	const char *h = strstr(url, "://");
 	h = h ? h + 3 : url;
@@ -281,7 +280,7 @@ ir_sqs_open(const char *url, const struct ir_queue_opts *o,
 			return ir_err(err, IR_EINVAL, "%s: not an SQS queue URL "
 			    "(scheme://HOST/ACCOUNT/NAME)", url);
 		snprintf(name, sizeof name, "%s", slash + 1);
-		host_region(url, region, sizeof region);
+		ir_sqs_url_region(url, region, sizeof region);
 	} else {
 		return ir_err(err, IR_EINVAL, "%s: not an SQS queue URL", url);
 	}

@@ -118,23 +118,24 @@ ir_ssd_load(struct ir_model *m, struct ir_ssdnet **out, char *err)
 		conv_init(&n->pw[i - 1], 1, ci, co, 1, IR_ACT_RELU6);
 	}
 	for (int i = 0, ci = 1024; i < 8; ci = ex_ch[i], i++) {
-		snprintf(name, sizeof name, "Prediction/Conv2d_%d_pointwise/weights",
-		    i);
+		snprintf(name, sizeof name,
+		    "Prediction/Conv2d_%d_pointwise/weights", i);
 		GET(n->ex[i].w, 4, ex_k[i], ex_k[i], ci, ex_ch[i]);
 		snprintf(name, sizeof name,
 		    "Prediction/Conv2d_%d_pointwise/convolution_bn_offset", i);
 		GET(n->ex[i].bias, 1, ex_ch[i]);
-		conv_init(&n->ex[i], ex_k[i], ci, ex_ch[i], ex_k[i] == 3 ? 2 : 1,
-		    IR_ACT_RELU6);
+		conv_init(&n->ex[i], ex_k[i], ci, ex_ch[i],
+		    ex_k[i] == 3 ? 2 : 1, IR_ACT_RELU6);
 	}
 	for (int k = 0; k < 6; k++) {
-		static const int head_cin[6] = { 512, 1024, 512, 256, 256, 128 };
+		static const int head_cin[6] = { 512, 1024, 512, 256, 256,
+			128 };
 		int a = head_anchors[k], ci = head_cin[k];
-		snprintf(name, sizeof name,
-		    "Prediction/BoxPredictor_%d/BoxEncodingPredictor/weights", k);
+		snprintf(name, sizeof name, "Prediction/BoxPredictor_%d/"
+		    "BoxEncodingPredictor/weights", k);
 		GET(n->enc[k].w, 4, 1, 1, ci, 4 * a);
-		snprintf(name, sizeof name,
-		    "Prediction/BoxPredictor_%d/BoxEncodingPredictor/biases", k);
+		snprintf(name, sizeof name, "Prediction/BoxPredictor_%d/"
+		    "BoxEncodingPredictor/biases", k);
 		GET(n->enc[k].bias, 1, 4 * a);
 		conv_init(&n->enc[k], 1, ci, 4 * a, 1, IR_ACT_NONE);
 		snprintf(name, sizeof name,
@@ -277,7 +278,8 @@ forward(const struct ir_ssdnet *n, float *scratch, const struct layout *l,
 	ir_conv_outsize(&n->conv0, h, h, &oh, &ow);
 	h = oh;
 	for (int i = 0; i < 13; i++) {
-		ir_sepconv_forward(&n->dw[i], &n->pw[i], a, 1, h, h, tmp, b, ws);
+		ir_sepconv_forward(&n->dw[i], &n->pw[i], a, 1, h, h, tmp, b,
+		    ws);
 		h = ir_cnn_outsize(h, 3, bb_stride[i + 1], IR_PAD_SAME);
 		t = a, a = b, b = t;
 		if (i == 10)
@@ -314,7 +316,8 @@ ir_ssd_detect(const struct ir_ssdnet *n, const struct ir_image *img,
 	ir_resize_scale(scratch, (size_t)S * S * 3, 1.0f, -1.0f);
 	forward(n, scratch, &l, enc, logit);
 	for (int i = 0; i < NB; i++)
-		score[i] = (float)(1.0 / (1.0 + exp(-(double)logit[3 * i + 1])));
+		score[i] = (float)(1.0 /
+		    (1.0 + exp(-(double)logit[3 * i + 1])));
 	ir_ssd_decode(enc, n->anchors, NB, box);
 	if (max > IR_SSD_MAX_RESULTS)
 		max = IR_SSD_MAX_RESULTS;

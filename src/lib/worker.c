@@ -166,7 +166,8 @@ ir_result_key(const char *id, char *out, size_t outsz)
 /* ---------------------------------------------------------------- */
 /* The worker loop                                                   */
 
-enum { I_SKIP, I_TODO, I_READY, I_DONE };
+/* I_NEW: not (yet) prepared, e.g. the store failed: left in the queue. */
+enum { I_NEW, I_SKIP, I_TODO, I_READY, I_DONE };
 
 struct item {
 	struct ir_msg m;
@@ -178,6 +179,10 @@ struct item {
 	int from_store;
 	char label[IR_GALLERY_NAMEMAX + 1];
 	double ms;
+	int done;                       /* deleted; under the batch lock */
+	int settled;                    /* classified (or never to be):
+	                                   the finisher may take it; under
+	                                   fin_lock */
 };
 
 struct reply {                      /* a cached reply-queue handle */
@@ -203,6 +208,9 @@ struct worker {
 	/* classification of a batch */
 	pthread_mutex_t next_lock;
 	int next;
+	/* the finisher: store, answer, delete, overlapping the next image */
+	pthread_mutex_t fin_lock;
+	pthread_cond_t fin_cv;
 	struct ir_worker_stats st;
 };
 
@@ -365,7 +373,11 @@ classify_some(void *arg)
 		it->ms = ir_now_ms() - t0;
 		free(it->img);
 		it->img = NULL;
+		pthread_mutex_lock(&w->fin_lock);
 		it->state = I_READY;
+		it->settled = 1;
+		pthread_cond_broadcast(&w->fin_cv);
+		pthread_mutex_unlock(&w->fin_lock);
 	}
 }
 
@@ -436,6 +448,7 @@ delete_msg(struct worker *w, struct item *it)
 	pthread_mutex_lock(&w->lock);
 	rc = ir_queue_delete(w->q, &it->m, err);
 	it->state = I_DONE;
+	it->done = 1;
 	pthread_mutex_unlock(&w->lock);
 	if (rc != IR_OK)
 		wlog(w, "%s: delete: %s", it->id ? it->id : "?", err);
@@ -455,7 +468,8 @@ finish(struct worker *w, struct item *it)
 		return;
 	}
 	if (it->state != I_READY)
-		return;              /* store trouble: leave it to come back */
+		return;              /* I_NEW: store trouble, leave it to come
+		                        back after its lease */
 	if (!it->from_store) {
 		ir_result_key(it->id, key, sizeof key);
 		rc = ir_store_put(w->out, key, it->result, strlen(it->result),
@@ -501,17 +515,24 @@ heartbeat_main(void *arg)
 	char err[IR_ERRMAX];
 	struct timespec ts;
 
+	long step = vis * 1000L / 3;    /* milliseconds */
+
 	pthread_mutex_lock(&w->lock);
 	while (!w->quit) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += vis / 3 > 0 ? vis / 3 : 1;
+		ts.tv_sec += step / 1000;
+		ts.tv_nsec += step % 1000 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
 		if (pthread_cond_timedwait(&w->cv, &w->lock, &ts) == 0 ||
 		    w->quit)
 			continue;
 		for (int i = 0; i < w->nitems; i++) {
 			struct item *it = &w->items[i];
 
-			if (it->state == I_DONE || !it->m.handle)
+			if (it->done || !it->m.handle)
 				continue;
 			if (ir_queue_change_visibility(w->q, &it->m, vis,
 			    err) != IR_OK)
@@ -535,6 +556,30 @@ release(struct worker *w, struct ir_msg *m, int n)
 	}
 }
 
+static void finish(struct worker *, struct item *);
+
+/*
+ * Step 4 for a batch, in message order, on its own thread: each item as
+ * soon as it is settled, so the store and queue writes of one image
+ * overlap the classification of the next.
+ */
+static void *
+finisher_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < w->nitems; i++) {
+		struct item *it = &w->items[i];
+
+		pthread_mutex_lock(&w->fin_lock);
+		while (!it->settled)
+			pthread_cond_wait(&w->fin_cv, &w->fin_lock);
+		pthread_mutex_unlock(&w->fin_lock);
+		finish(w, it);
+	}
+	return NULL;
+}
+
 int
 ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
     char *err)
@@ -543,7 +588,7 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 	struct worker w = { .o = &oo };
 	struct ir_queue_opts qo = { .create = 1 };
 	struct ir_msg m[IR_QUEUE_MAX_BATCH];
-	pthread_t hb;
+	pthread_t hb, fin;
 	int hb_up = 0, rc, i, n, fails = 0;
 	double last;
 
@@ -563,7 +608,9 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 	qo.max_receive = oo.max_receive;
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_mutex_init(&w.next_lock, NULL);
+	pthread_mutex_init(&w.fin_lock, NULL);
 	pthread_cond_init(&w.cv, NULL);
+	pthread_cond_init(&w.fin_cv, NULL);
 	w.cl = ir_xcalloc(oo.threads, sizeof *w.cl);
 
 	if ((rc = ir_queue_open(oo.request_queue, &qo, &w.q, err)) != IR_OK ||
@@ -628,13 +675,22 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 		}
 		w.nitems = n;
 		pthread_mutex_unlock(&w.lock);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			if (prepare(&w, &w.items[i], err) != IR_OK)
 				wlog(&w, "%s: %s (left for redelivery)",
 				    w.items[i].id ? w.items[i].id : "?", err);
-		classify_batch(&w);
-		for (i = 0; i < n; i++)
-			finish(&w, &w.items[i]);
+			if (w.items[i].state != I_TODO)
+				w.items[i].settled = 1;
+		}
+		if (pthread_create(&fin, NULL, finisher_main, &w) != 0) {
+			for (i = 0; i < n; i++)   /* no thread: in turn */
+				w.items[i].settled = 1;
+			classify_batch(&w);
+			finisher_main(&w);
+		} else {
+			classify_batch(&w);
+			pthread_join(fin, NULL);
+		}
 		pthread_mutex_lock(&w.lock);
 		for (i = 0; i < n; i++)
 			item_free(&w.items[i]);
@@ -667,7 +723,9 @@ out:
 		ir_store_close(w.out);
 	pthread_mutex_destroy(&w.lock);
 	pthread_mutex_destroy(&w.next_lock);
+	pthread_mutex_destroy(&w.fin_lock);
 	pthread_cond_destroy(&w.cv);
+	pthread_cond_destroy(&w.fin_cv);
 	if (st)
 		*st = w.st;
 	return rc;

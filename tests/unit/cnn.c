@@ -88,6 +88,10 @@ static const struct ccase convs[] = {
 	{ 2, 3, 3, 48, 96, 3, 1, IR_PAD_SAME, IR_ACT_NONE, 1, 1, 1, 2 },
 	{ 2, 8, 8, 128, 128, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 4 },
 	{ 2, 5, 6, 16, 32, 3, 1, IR_PAD_SAME, IR_ACT_NONE, 0, 1, 0, -1 },
+	{ 2, 17, 17, 64, 64, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 6 },
+	{ 1, 35, 35, 32, 32, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1, 6 },
+	{ 3, 7, 5, 32, 64, 3, 1, IR_PAD_SAME, IR_ACT_RELU6, 1, 1, 0, 6 },
+	{ 2, 1, 1, 16, 32, 3, 1, IR_PAD_SAME, IR_ACT_LEAKY, 0, 1, 0, 6 },
 	{ 2, 38, 41, 3, 32, 7, 2, IR_PAD_VALID, IR_ACT_RELU, 0, 1, 0, 0 },
 	{ 1, 9, 9, 256, 64, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 0 },
 	{ 2, 9, 9, 24, 20, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1, 0 },
@@ -122,10 +126,11 @@ test_conv(const char *var, const struct ccase *t)
 	ir_conv_forward(&c, in, t->n, t->h, t->w, out, res, ws);
 	double e = worst(out, ref, mag, no);
 	static const char *an[] = { "im2col", "gemm1x1", "winograd",
-	    "im2col-own" };
+	    "own-gemm" };
 	snprintf(what, sizeof what, "conv %s%s n%d %dx%dx%d k%d s%d %s -> %dx%dx%d "
 	    "act%d%s%s%s (err %.3g)", an[c.algo],
-	    c.algo == IR_CONV_WINO ? (c.wm == 4 ? " F4" : " F2") : "",
+	    c.algo == IR_CONV_WINO ? (c.wm == 6 ? " F6" : c.wm == 4 ? " F4" :
+	    " F2") : "",
 	    t->n, t->h, t->w, t->cin, t->k, t->s,
 	    t->pad == IR_PAD_SAME ? "same" : "valid", oh, ow, t->cout, t->act,
 	    t->scale ? " scale" : "", t->bias ? " bias" : "",
@@ -160,6 +165,10 @@ static const struct dcase dws[] = {
 	{ 2, 10, 10, 16, 3, 1, IR_PAD_VALID, IR_ACT_LEAKY, 1 },
 	{ 1, 14, 14, 128, 3, 1, IR_PAD_SAME, IR_ACT_NONE, 0 },
 	{ 3, 6, 5, 7, 5, 2, IR_PAD_SAME, IR_ACT_RELU, 1 },
+	{ 1, 16, 16, 1024, 3, 1, IR_PAD_SAME, IR_ACT_RELU6, 1 },
+	{ 2, 12, 11, 40, 3, 1, IR_PAD_SAME, IR_ACT_RELU6, 1 },
+	{ 2, 12, 11, 40, 3, 2, IR_PAD_SAME, IR_ACT_LEAKY, 1 },
+	{ 1, 13, 13, 48, 3, 2, IR_PAD_VALID, IR_ACT_RELU, 0 },
 };
 
 static void

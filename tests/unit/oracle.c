@@ -68,8 +68,8 @@ find_top(void)
 			if (s == NULL)
 				break;
 			*s = '\0';
-			snprintf(probe, sizeof probe,
-			    "%s/tests/data/reference/faceapi_results.json", exe);
+			snprintf(probe, sizeof probe, "%s/tests/data/"
+			    "reference/faceapi_results.json", exe);
 			if (access(probe, R_OK) == 0) {
 				snprintf(top, sizeof top, "%s", exe);
 				return;
@@ -179,8 +179,8 @@ compare(const char *what, const char *img, const struct ir_face *f, int n,
 		ok(0, "%s %s: %d faces, face-api found %d (%d unmatched)", what,
 		    img, n, no, unmatched);
 		for (int i = 0; i < n; i++)
-			printf("#   ours %d: score %.6f box %.2f %.2f %.2f %.2f\n",
-			    i, f[i].score, f[i].box[0], f[i].box[1],
+			printf("#   ours %d: score %.6f box %.2f %.2f %.2f "
+			    "%.2f\n", i, f[i].score, f[i].box[0], f[i].box[1],
 			    f[i].box[2], f[i].box[3]);
 		for (int i = 0; i < no; i++)
 			printf("#   face-api %d: score %.6f box %.2f %.2f %.2f "
@@ -313,8 +313,8 @@ main(void)
 
 	ok(make_ppms(outdir) == 0, "oracle pixels written by jpeg-js "
 	    "(node tests/tools/to_ppm.cjs into tests/out/oracle)");
-	snprintf(path, sizeof path, "%s/tests/data/reference/faceapi_results.json",
-	    top);
+	snprintf(path, sizeof path,
+	    "%s/tests/data/reference/faceapi_results.json", top);
 	main_js = json_load_file(path, 0, &jerr);
 	snprintf(path, sizeof path,
 	    "%s/tests/data/reference/faceapi_results_extra.json", top);
@@ -360,15 +360,17 @@ main(void)
 		struct run r;
 		int jpeg;
 	} runs[] = {
-		/* exact SSD runs first: their crops are used by the JPEG ones */
+		/* exact SSD runs first: the JPEG runs use their crops */
 		{ main_js, { "ssd", ssd, IR_PATH_SSD, "ssd" }, 0 },
 		{ extra_js, { "ssd", ssd, IR_PATH_SSD, "ssd" }, 0 },
 		{ main_js, { "tiny416", tiny416, IR_PATH_TINY, "tiny" }, 0 },
 		{ extra_js, { "tiny320", tiny320, IR_PATH_TINY, "tiny" }, 0 },
 		{ main_js, { "ssd jpeg", ssd, IR_PATH_SSD, "ssd" }, 1 },
 		{ extra_js, { "ssd jpeg", ssd, IR_PATH_SSD, "ssd" }, 1 },
-		{ main_js, { "tiny416 jpeg", tiny416, IR_PATH_TINY, "tiny" }, 1 },
-		{ extra_js, { "tiny320 jpeg", tiny320, IR_PATH_TINY, "tiny" }, 1 },
+		{ main_js, { "tiny416 jpeg", tiny416, IR_PATH_TINY, "tiny" },
+		    1 },
+		{ extra_js, { "tiny320 jpeg", tiny320, IR_PATH_TINY, "tiny" },
+		    1 },
 	};
 	for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
 		const char *key;
@@ -386,8 +388,8 @@ main(void)
 			if (dot)
 				*dot = '\0';
 			if (runs[r].jpeg)
-				snprintf(path, sizeof path,
-				    "%s/tests/data/reference/images/%s", top, key);
+				snprintf(path, sizeof path, "%s/tests/data/"
+				    "reference/images/%s", top, key);
 			else
 				snprintf(path, sizeof path, "%s/%s.ppm", outdir,
 				    base);
@@ -402,8 +404,8 @@ main(void)
 				ir_image_free(&img);
 				continue;
 			}
-			int no = load_faces(json_object_get(v, runs[r].r.key), of,
-			    IR_MAX_FACES);
+			int no = load_faces(json_object_get(v,
+			    runs[r].r.key), of, IR_MAX_FACES);
 			compare(runs[r].r.name, key, faces, n, of, no,
 			    runs[r].r.path, !runs[r].jpeg ? &exact :
 			    runs[r].r.e == tiny320 ? &jpeg320 : &jpeg,
@@ -452,7 +454,8 @@ main(void)
 		for (int k = 0; k < IR_DESC_DIM; k++) {
 			dd = fmax(dd, fabs(f2[0].desc[k] - faces[0].desc[k]));
 			if (k < 4)
-				db = fmax(db, fabs(f2[0].box[k] - faces[0].box[k]));
+				db = fmax(db,
+				    fabs(f2[0].box[k] - faces[0].box[k]));
 		}
 	ok(rc == 0 && n3 == 1 && n1 >= 1 && db == 0 && dd < 1e-5,
 	    "max = 1 gives the largest face only (box diff %g, descriptor "

@@ -228,6 +228,19 @@ test_idle(void)
 	ir_scale_decide(&p, &s, 0, 0, 4, 7, &d);
 	ok(d.action == IR_SCALE_IN && d.delta == -4, "idle: cooldown 0 stops at once");
 
+	/* after a scale-in the cooldown starts over */
+	p = pol(1, 0, 19, 5);
+	memset(&s, 0, sizeof s);
+	ir_scale_decide(&p, &s, 4, 0, 10, 0, &d);
+	ir_scale_decide(&p, &s, 4, 0, 10, 5, &d);
+	ok(d.action == IR_SCALE_IN && d.delta == -6, "idle: 10 -> 4 after 5 s");
+	ir_scale_decide(&p, &s, 2, 0, 4, 6, &d);
+	ok(d.action == IR_SCALE_WAIT, "idle: a further drop waits a new cooldown");
+	ir_scale_decide(&p, &s, 2, 0, 4, 10.5, &d);
+	ok(d.action == IR_SCALE_WAIT, "idle: still waiting 4.5 s into it");
+	ir_scale_decide(&p, &s, 2, 0, 4, 11, &d);
+	ok(d.action == IR_SCALE_IN && d.delta == -2, "idle: 4 -> 2 after it");
+
 	/* workers that exit by themselves end the window */
 	p = pol(1, 0, 19, 10);
 	memset(&s, 0, sizeof s);
