@@ -29,12 +29,12 @@ right=$(comm -12 "$T_TMP/got" "$T_TMP/want" | wc -l | tr -d ' ')
 # The goal, marked TODO (prove reports it, and reports when it starts to
 # pass): face-api's descriptor of a 64x64 thumbnail (a face of about 25
 # pixels) lies 0.36-0.74 from that of its own 250x250 original even when
-# cropped at exactly the same place, so three of the ten photos (test_00
-# Paul, test_01 and test_04 Emily) come out "unknown" at face-api's 0.6.
-# face-api itself does no better: tests/tools/faceapi-course.cjs gets
-# 6/10 photos right with the same detector sizes, with the same three
-# unknown at the same distances (0.641, 0.601, 0.695), and 2/10 at its
-# default size of 416.
+# cropped at exactly the same place. face-api itself gets 6/10 photos
+# right with the same detector sizes (tests/tools/faceapi-course.cjs) and
+# 2/10 at its default size of 416. Describing small faces as the mean of
+# 9 jittered crops (the default, IR_JITTER=48) brings ours to 9/10: only
+# test_04 (Emily) stays "unknown", at 0.64 from the mean of Emily's two
+# enrolment photos (0.605 from the nearer one).
 T_N=$((T_N + 1))
 if [ "$right" = 100 ]; then
 	echo "ok $T_N - all 100 labelled as labels_100.csv # TODO small-face accuracy"
@@ -44,10 +44,10 @@ else
 	comm -23 "$T_TMP/got" "$T_TMP/want" | sed 's/^/#   got      /' | head -10
 fi
 # What holds today, and must not regress: nobody is given a wrong name
-# (every miss is "unknown"), and at least the seven photos recognised now.
+# (every miss is "unknown"), and at least the nine photos recognised now.
 wrong=$(comm -23 "$T_TMP/got" "$T_TMP/want" | grep -vc ',unknown$')
 is "$wrong" 0 "no course image is given someone else's name"
-ok $([ "$right" -ge 70 ]; echo $?) "at least 70 of 100 labelled right ($right)"
+ok $([ "$right" -ge 90 ]; echo $?) "at least 90 of 100 labelled right ($right)"
 bad=$(awk -F'\t' 'NF != 3 || $3 !~ /^[01]\.[0-9][0-9]$/' "$T_TMP/tsv" | wc -l)
 is "$bad" 0 "every line: FILE, label, distance with two decimals"
 # The ten copies of each photo are the same bytes: identical answers.

@@ -8,6 +8,7 @@
 # it holds messages must not lose any.
 . "$(dirname "$0")/lib.sh"
 . "$T_TOP/tests/e2e-lib.sh"
+e2e_gallery
 
 [ -x "$IR_BIN/ir-serve" ] && [ -x "$IR_BIN/ir-aws" ] ||
 	skip_all "bin/ir-serve or bin/ir-aws not built"

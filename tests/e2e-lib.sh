@@ -7,6 +7,25 @@
 E2E_DATA=$T_TOP/tests/data/cse546
 [ -d "$E2E_DATA/face_images_100" ] || skip_all "tests/data/cse546 missing"
 
+# The gallery: the course images themselves enrolled under their labels,
+# so these tests check the system's plumbing (every answer comes back to
+# its own request through web tier, queue, store and workers that may be
+# killed), not the model's accuracy on 25-pixel faces, which
+# tests/classify.t measures against the shipped example gallery.
+e2e_gallery() {
+	tail -n +2 "$E2E_DATA/labels_100.csv" | tr -d '\r' |
+	    awk -F, -v d="$E2E_DATA/face_images_100" '{print d "/" $1 ".jpg," $2}' \
+	    >"$T_TMP/course.csv"
+	ir-enroll -g "$T_TMP/course.irg" import "$T_TMP/course.csv" \
+	    >/dev/null 2>"$T_TMP/course.err" || {
+		sed 's/^/# /' "$T_TMP/course.err"
+		echo "Bail out! cannot enroll the course set"
+		exit 1
+	}
+	IR_GALLERY=$T_TMP/course.irg
+	export IR_GALLERY
+}
+
 # up_start STATEDIR [ir-up options]: starts ir-up on a free port; sets
 # PORT, URL, UP_PID. Returns 0 once /healthz answers 200 and ir-up said
 # it is ready (workers started), 1 if it died or took over 60 s.

@@ -8,6 +8,7 @@
 # messages are redelivered, and still all 100 answers are right.
 . "$(dirname "$0")/lib.sh"
 . "$T_TOP/tests/e2e-lib.sh"
+e2e_gallery
 
 [ -x "$IR_BIN/ir-serve" ] && [ -x "$IR_BIN/ir-classify" ] ||
 	skip_all "bin/ir-serve or bin/ir-classify not built"

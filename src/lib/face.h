@@ -101,7 +101,7 @@ struct ir_engine_opts {
 				   9 crops shifted by -1..1 px (dlib's
 				   num_jitters idea: steadier descriptors for
 				   tiny faces, 9 times their cost); 0:
-				   $IR_JITTER, else off; < 0: off */
+				   $IR_JITTER, else 48; < 0: off */
 };
 
 /* Most detections one image can yield (the highest scoring are kept). */

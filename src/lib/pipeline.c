@@ -152,7 +152,7 @@ ir_engine_open(struct ir_engine **out, const struct ir_engine_opts *o,
 	if (d.max_batch > DET_CAP)
 		d.max_batch = DET_CAP;
 	if (d.jitter == 0)
-		d.jitter = atoi(ir_getenv("IR_JITTER", "0"));
+		d.jitter = atoi(ir_getenv("IR_JITTER", "48"));
 	dir = d.model_dir ? d.model_dir : ir_model_dir();
 
 	sh = ir_xcalloc(1, sizeof *sh);
