@@ -335,10 +335,13 @@ main(void)
 
 	/* jitter: faces under 48 px are the mean of 9 crops shifted by
 	 * -1..1 px; larger ones are untouched */
-	struct ir_engine *je = NULL;
+	struct ir_engine *je = NULL, *pe = NULL;
 	o.whole_max = 0;
+	o.jitter = -1;	/* pe: the plain one (jitter is on by default) */
+	rc = ir_engine_open(&pe, &o, err);
 	o.jitter = 48;
-	rc = ir_engine_open(&je, &o, err);
+	if (rc == 0)
+		rc = ir_engine_open(&je, &o, err);
 	int jn = -1;
 	if (rc == 0 && nf == 3)
 		rc = ir_engine_faces(je, &ph, g, IR_MAX_FACES, &jn, NULL, err);
@@ -350,7 +353,7 @@ main(void)
 	if (rc == 0 && ir_image_load(path, 0, &im, err) == 0 &&
 	    ir_engine_faces(je, &im, g, IR_MAX_FACES, &jn, NULL, err) == 0 &&
 	    jn == 1 && g[0].aligned[2] < 48 &&
-	    ir_engine_faces(e, &im, f, IR_MAX_FACES, &n, NULL, err) == 0 &&
+	    ir_engine_faces(pe, &im, f, IR_MAX_FACES, &n, NULL, err) == 0 &&
 	    n == 1) {
 		int w = g[0].aligned[2], h = g[0].aligned[3];
 		double mean[IR_DESC_DIM] = { 0 };
@@ -379,6 +382,7 @@ main(void)
 	    jd, plain);
 	ir_image_free(&im);
 	ir_engine_close(je);
+	ir_engine_close(pe);
 
 	/* an engine and its clone in two threads at once: each gives what
 	 * the engine gives alone */
