@@ -84,7 +84,7 @@ struct variant {
 	void (*epilogue)(float *, size_t, int, const float *, const float *,
 	    const float *, int);
 	void (*dwconv)(const struct ir_dwconv *, const float *, int, int, int,
-	    float *);
+	    int, int, float *);
 	void (*gemm)(int, int, int, const float *, int, const float *,
 	    float *, int, const float *, const float *, const float *, int,
 	    int);
@@ -94,10 +94,12 @@ struct variant {
 	    float *);
 	void (*wino_out)(int, const float *, int, int, int, int, int, int, int,
 	    const float *, const float *, const float *, int, float *);
+	void (*maxpool)(const float *, int, int, int, int, int, int, int,
+	    float *);
 };
 
 #define VARIANT(s) { #s, epilogue_##s, dwconv_##s, gemm_##s, \
-	conv_direct_##s, wino_in_##s, wino_out_##s }
+	conv_direct_##s, wino_in_##s, wino_out_##s, maxpool_##s }
 static const struct variant variants[] = {
 	VARIANT(avx512), VARIANT(avx2), VARIANT(generic),
 };
@@ -354,6 +356,25 @@ pack_panels(const float *B, int K, int N, float *P)
 			    IR_PANEL * sizeof(float));
 }
 
+/* 0 if the environment says IR_OWN_GEMM=0 (BLAS instead of our GEMM). */
+static int
+own_gemm(void)
+{
+	const char *env = getenv("IR_OWN_GEMM");
+	return !(env && strcmp(env, "0") == 0);
+}
+
+/* A 1x1 stride-1 conv: the input is the A matrix as it is. */
+static int
+is_1x1(const struct ir_conv *c)
+{
+	return c->kh == 1 && c->kw == 1 && c->stride == 1;
+}
+
+/* MACs from which a 1x1 conv on our GEMM goes to BLAS when BLAS has
+ * several threads (one image's layer split across cores). */
+#define OWN_1X1_MT_MACS ((size_t)8 << 20)
+
 int
 ir_conv_prepare(struct ir_conv *c, char *err)
 {
@@ -381,12 +402,13 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 			    c->wt + e * es);
 		free(u);
 		c->algo = IR_CONV_WINO;
-	} else if (c->kh == 1 && c->kw == 1 && c->stride == 1) {
-		/* measured: our GEMM only ties OpenBLAS here, and BLAS can
-		 * use several threads on one image */
+	} else if (is_1x1(c) && (c->cout % 32 != 0 || !own_gemm())) {
 		c->algo = IR_CONV_GEMM1X1;
-	} else if (c->cout % 32 == 0 &&
-	    !((env = getenv("IR_OWN_GEMM")) && strcmp(env, "0") == 0)) {
+	} else if (c->cout % 32 == 0 && own_gemm()) {
+		/* 1x1 stride 1 too: measured 1.05-1.3x faster than
+		 * OpenBLAS on one thread (most on few input channels),
+		 * and no separate epilogue pass; with BLAS threads > 1
+		 * large ones still go to BLAS (ir_conv_forward) */
 		int K = c->kh * c->kw * c->cin;
 		c->wt = ir_xaligned((size_t)K * c->cout * sizeof(float));
 		pack_panels(c->w, K, c->cout, c->wt);
@@ -413,7 +435,7 @@ effective_algo(const struct ir_conv *c)
 		return IR_CONV_WINO;
 	if (c->algo == IR_CONV_IM2COL_OWN && c->wt)
 		return IR_CONV_IM2COL_OWN;
-	if (c->kh == 1 && c->kw == 1 && c->stride == 1)
+	if (is_1x1(c))
 		return IR_CONV_GEMM1X1;
 	return IR_CONV_IM2COL;
 }
@@ -538,6 +560,10 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 	int algo = effective_algo(c);
 	if (M == 0)
 		return;
+	if (algo == IR_CONV_IM2COL_OWN && is_1x1(c) && blas_threads > 1 &&
+	    !(res == out && res && c->scale) &&
+	    M * c->cin * c->cout >= OWN_1X1_MT_MACS)
+		algo = IR_CONV_GEMM1X1;
 	count(&st_conv[algo]);
 
 	if (algo == IR_CONV_WINO) {
@@ -592,7 +618,24 @@ ir_dwconv_forward(const struct ir_dwconv *d, const float *in, int n, int h,
     int w, float *out)
 {
 	count(&st_dw);
-	variant()->dwconv(d, in, n, h, w, out);
+	variant()->dwconv(d, in, n, h, w, 0,
+	    ir_cnn_outsize(h, d->k, d->stride, d->pad), out);
+}
+
+void
+ir_dwconv_rows(const struct ir_dwconv *d, const float *in, int n, int h,
+    int w, int oy0, int oy1, float *out)
+{
+	int oh = ir_cnn_outsize(h, d->k, d->stride, d->pad);
+
+	if (oy0 < 0)
+		oy0 = 0;
+	if (oy1 > oh)
+		oy1 = oh;
+	if (oy0 >= oy1)
+		return;
+	count(&st_dw);
+	variant()->dwconv(d, in, n, h, w, oy0, oy1, out);
 }
 
 void
@@ -609,40 +652,7 @@ void
 ir_maxpool(const float *in, int n, int h, int w, int c, int k, int stride,
     int pad, float *out)
 {
-	int oh = ir_cnn_outsize(h, k, stride, pad);
-	int ow = ir_cnn_outsize(w, k, stride, pad);
-	int pt = ir_cnn_padbefore(h, k, stride, pad);
-	int pl = ir_cnn_padbefore(w, k, stride, pad);
-
-	for (int b = 0; b < n; b++) {
-		const float *img = in + (size_t)b * h * w * c;
-		for (int oy = 0; oy < oh; oy++) {
-			int y0 = oy * stride - pt, y1 = y0 + k;
-			if (y0 < 0)
-				y0 = 0;
-			if (y1 > h)
-				y1 = h;
-			for (int ox = 0; ox < ow; ox++) {
-				int x0 = ox * stride - pl, x1 = x0 + k;
-				if (x0 < 0)
-					x0 = 0;
-				if (x1 > w)
-					x1 = w;
-				float *restrict o = out +
-				    (((size_t)b * oh + oy) * ow + ox) * c;
-				for (int i = 0; i < c; i++)
-					o[i] = -INFINITY;
-				for (int y = y0; y < y1; y++)
-					for (int x = x0; x < x1; x++) {
-						const float *restrict p = img +
-						    ((size_t)y * w + x) * c;
-						for (int i = 0; i < c; i++)
-							o[i] = p[i] > o[i] ?
-							    p[i] : o[i];
-					}
-			}
-		}
-	}
+	variant()->maxpool(in, n, h, w, c, k, stride, pad, out);
 }
 
 void

@@ -54,7 +54,7 @@
  *  across images beats threads inside small GEMMs).
  *
  *  CPU dispatch. ir's own kernels (depthwise, Winograd transforms, our
- *  GEMM and implicit-GEMM convolution, epilogues) exist as "avx512",
+ *  GEMM and implicit-GEMM convolution, epilogues, max pooling) exist as "avx512",
  *  "avx2" and "generic" (SSE2) variants of one source (cnn_kern.h),
  *  chosen at first use from the CPU (__builtin_cpu_supports) or forced by
  *  the environment variable IR_CPU=avx512|avx2|generic (a variant the CPU
@@ -108,11 +108,14 @@ struct ir_conv {
  * Validates the fields and picks the algorithm: Winograd for 3x3 stride-1
  * `same` convolutions with cout a multiple of 32 and cin % 16 == 0 (tile
  * from c->wino; auto = F(4x4,3x3); the environment IR_WINOGRAD=0 turns it
- * off), a plain BLAS GEMM for 1x1 stride 1, otherwise our own GEMM with
- * the epilogue fused when cout is a multiple of 32 (IR_OWN_GEMM=0 turns
- * that off): straight from the input when no window touches padding
- * (implicit GEMM, no workspace), else on small cache-sized im2col chunks;
- * other convolutions: im2col + cblas_sgemm. Allocates c->wt (Winograd-
+ * off), otherwise our own GEMM with the epilogue fused when cout is a
+ * multiple of 32 (IR_OWN_GEMM=0 turns that off): straight from the input
+ * when no window touches padding (1x1 stride 1 always: the input is the A
+ * matrix; implicit GEMM, no workspace), else on small cache-sized im2col
+ * chunks; other 1x1 stride-1 convs: cblas_sgemm on the input as it is
+ * (also a large 1x1 one while BLAS has more than one thread, so one
+ * image's layer still spreads over the cores); other convolutions:
+ * im2col + cblas_sgemm. Allocates c->wt (Winograd-
  * transformed or panel-packed weights) for our own paths; w, scale and
  * bias must stay valid until ir_conv_release. Returns 0, or IR_EINVAL with
  * a reason in err (NULL allowed) for impossible shapes. A conv that was
@@ -131,8 +134,7 @@ size_t ir_conv_workspace(const struct ir_conv *c, int n, int h, int w);
  * out[n][oh][ow][cout] = act(conv(in) * scale + bias + res). in is
  * n x h x w x cin. res (NULL or an n x oh x ow x cout tensor) may equal
  * out (in-place residual add), except when scale != NULL and cout is not a
- * multiple of 32 or the conv is 1x1 stride 1 (BLAS paths): then pass a
- * separate res. ws: ir_conv_workspace() floats.
+ * multiple of 32 (BLAS paths): then pass a separate res. ws: ir_conv_workspace() floats.
  */
 void ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
     int w, float *out, const float *res, float *ws);
@@ -150,6 +152,14 @@ struct ir_dwconv {
 /* out[n][oh][ow][c] = act(dwconv(in) * scale + bias). No workspace. */
 void ir_dwconv_forward(const struct ir_dwconv *d, const float *in, int n,
     int h, int w, float *out);
+
+/*
+ * Output rows oy0..oy1-1 (clipped to 0..oh) of ir_dwconv_forward, the
+ * same values, into out (n x (oy1-oy0) x ow x c): a network can run a
+ * depthwise conv and the layers after it in cache-sized bands of rows.
+ */
+void ir_dwconv_rows(const struct ir_dwconv *d, const float *in, int n,
+    int h, int w, int oy0, int oy1, float *out);
 
 /*
  * Separable conv: depthwise d (its scale/bias/act applied if set) into tmp

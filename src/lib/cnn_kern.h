@@ -149,7 +149,8 @@ KV(dw_pixel)(const struct ir_dwconv *d, const float *img, int iy0, int ix0,
 }
 
 /*
- * Depthwise k x k conv with TF padding, vectorised over channels. For 3x3
+ * Depthwise k x k conv with TF padding, vectorised over channels, output
+ * rows oy0..oy1-1 of each image only (out: n x (oy1-oy0) x ow x c). For 3x3
  * output rows whose windows are inside vertically, each block of VW
  * channels keeps its 9 weight vectors (and scale, bias) in registers while
  * it walks the row's interior pixels; border pixels and other kernel
@@ -157,10 +158,9 @@ KV(dw_pixel)(const struct ir_dwconv *d, const float *img, int iy0, int ix0,
  */
 static void
 KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
-    float *out)
+    int oy0, int oy1, float *out)
 {
 	int k = d->k, c = d->c, s = d->stride;
-	int oh = ir_cnn_outsize(h, k, s, d->pad);
 	int ow = ir_cnn_outsize(w, k, s, d->pad);
 	int pt = ir_cnn_padbefore(h, k, s, d->pad);
 	int pl = ir_cnn_padbefore(w, k, s, d->pad);
@@ -175,11 +175,12 @@ KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
 
 	for (int b = 0; b < n; b++) {
 		const float *img = in + (size_t)b * h * rs;
-		for (int oy = 0; oy < oh; oy++) {
+		for (int oy = oy0; oy < oy1; oy++) {
 			int iy0 = oy * s - pt;
 			int ky0 = iy0 < 0 ? -iy0 : 0;
 			int ky1 = iy0 + k > h ? h - iy0 : k;
-			float *orow = out + ((size_t)b * oh + oy) * ow * c;
+			float *orow = out + ((size_t)b * (oy1 - oy0) + oy - oy0) *
+			    ow * c;
 			int fast = k == 3 && ky0 == 0 && ky1 == 3 && cv > 0;
 			const float *prow = fast ? img + (size_t)iy0 * rs : img;
 			for (int ox = 0; ox < ow; ox++) {
@@ -214,7 +215,38 @@ KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
 				    KV(splat)(1.0f);
 				VF bi = d->bias ? *(const VF *)(d->bias + i) :
 				    KV(splat)(0.0f);
-				for (int ox = xa; ox < xb; ox++) {
+				int ox = xa;
+				/* stride 1: two neighbouring outputs share
+				 * two of their three input columns (12 loads
+				 * for 2 outputs instead of 18); each sum in
+				 * the order of the single-output loop */
+				for (; s == 1 && ox + 2 <= xb; ox += 2) {
+					const float *q = prow + (size_t)(ox - pl) *
+					    c + i;
+					VF x0 = *(const VF *)q,
+					    x1 = *(const VF *)(q + c),
+					    x2 = *(const VF *)(q + 2 * c),
+					    x3 = *(const VF *)(q + 3 * c);
+					VF acc0 = x0 * w0 + x1 * w1 + x2 * w2;
+					VF acc1 = x1 * w0 + x2 * w1 + x3 * w2;
+					q += rs;
+					x0 = *(const VF *)q, x1 = *(const VF *)(q + c);
+					x2 = *(const VF *)(q + 2 * c);
+					x3 = *(const VF *)(q + 3 * c);
+					acc0 = acc0 + x0 * w3 + x1 * w4 + x2 * w5;
+					acc1 = acc1 + x1 * w3 + x2 * w4 + x3 * w5;
+					q += rs;
+					x0 = *(const VF *)q, x1 = *(const VF *)(q + c);
+					x2 = *(const VF *)(q + 2 * c);
+					x3 = *(const VF *)(q + 3 * c);
+					acc0 = acc0 + x0 * w6 + x1 * w7 + x2 * w8;
+					acc1 = acc1 + x1 * w6 + x2 * w7 + x3 * w8;
+					float *o = orow + (size_t)ox * c + i;
+					*(VF *)o = KV(actv)(acc0 * sc + bi, d->act);
+					*(VF *)(o + c) = KV(actv)(acc1 * sc + bi,
+					    d->act);
+				}
+				for (; ox < xb; ox++) {
 					const float *q = prow + (size_t)(ox * s - pl) *
 					    c + i;
 					VF acc = *(const VF *)q * w0 +
@@ -647,6 +679,91 @@ KV(wino_out)(int m, const float *Mt, int h, int w, int cout, int th, int tw,
 					}
 					*(VF *)(obase + off) = v;
 				}
+			}
+		}
+	}
+}
+
+/*
+ * o[i] = the max of the 2x2 window at p (row stride rs) for i < c, taken
+ * exactly as the general loop of maxpool does: from -inf, cells in row
+ * order, each replacing the max only when greater (so NaNs and signed
+ * zeros come out the same).
+ */
+static inline void
+KV(max4)(const float *restrict p, size_t rs, int c, float *restrict o)
+{
+	int i = 0;
+	for (; i + VW <= c; i += VW) {
+		typedef __typeof__((VF){0} > (VF){0}) vi;
+		VF m = KV(splat)(-INFINITY);
+		const float *q[4] = { p + i, p + c + i, p + rs + i,
+			p + rs + c + i };
+		for (int j = 0; j < 4; j++) {
+			VF v = *(const VF *)q[j];
+			vi gt = v > m;
+			m = (VF)(((vi)v & gt) | ((vi)m & ~gt));
+		}
+		*(VF *)(o + i) = m;
+	}
+	for (; i < c; i++) {
+		float m = -INFINITY;
+		const float *q[4] = { p + i, p + c + i, p + rs + i,
+			p + rs + c + i };
+		for (int j = 0; j < 4; j++)
+			m = *q[j] > m ? *q[j] : m;
+		o[i] = m;
+	}
+}
+
+/*
+ * Max pool k x k, stride s, `same` (padding ignored) or `valid': the
+ * reference loop (cells in row order from -inf), with full 2x2 windows
+ * in one vector pass.
+ */
+static void
+KV(maxpool)(const float *in, int n, int h, int w, int c, int k,
+    int stride, int pad, float *out)
+{
+	int oh = ir_cnn_outsize(h, k, stride, pad);
+	int ow = ir_cnn_outsize(w, k, stride, pad);
+	int pt = ir_cnn_padbefore(h, k, stride, pad);
+	int pl = ir_cnn_padbefore(w, k, stride, pad);
+
+	for (int b = 0; b < n; b++) {
+		const float *img = in + (size_t)b * h * w * c;
+		for (int oy = 0; oy < oh; oy++) {
+			int y0 = oy * stride - pt, y1 = y0 + k;
+			if (y0 < 0)
+				y0 = 0;
+			if (y1 > h)
+				y1 = h;
+			for (int ox = 0; ox < ow; ox++) {
+				int x0 = ox * stride - pl, x1 = x0 + k;
+				if (x0 < 0)
+					x0 = 0;
+				if (x1 > w)
+					x1 = w;
+				float *restrict o = out +
+				    (((size_t)b * oh + oy) * ow + ox) * c;
+				if (y1 - y0 == 2 && x1 - x0 == 2) {
+					/* a full 2x2 window (the tiny
+					 * detector's pools): one pass, in
+					 * the order of the general loop */
+					KV(max4)(img + ((size_t)y0 * w + x0) * c,
+					    (size_t)w * c, c, o);
+					continue;
+				}
+				for (int i = 0; i < c; i++)
+					o[i] = -INFINITY;
+				for (int y = y0; y < y1; y++)
+					for (int x = x0; x < x1; x++) {
+						const float *restrict p = img +
+						    ((size_t)y * w + x) * c;
+						for (int i = 0; i < c; i++)
+							o[i] = p[i] > o[i] ?
+							    p[i] : o[i];
+					}
 			}
 		}
 	}

@@ -52,7 +52,10 @@ static const struct {
 #define A_FLOATS ((size_t)72 * 72 * 32)
 #define X_FLOATS ((size_t)35 * 35 * 32)
 
-static const float mean_rgb[3] = { 122.782f, 117.001f, 104.298f };
+/* toBatchTensor's (x - mean) / 255 (resize.h, fused into the resize) */
+static const struct ir_resize_norm norm = {
+	{ 122.782f, 117.001f, 104.298f }, 255.0f, 0.0f
+};
 
 struct fweights {
 	int refs;
@@ -415,9 +418,8 @@ prep(struct ir_facenet *f, const struct ir_facecrop *crops, int i0, int n)
 {
 	for (int i = 0; i < n; i++) {
 		float *in = f->in + (size_t)(i0 + i) * IN_FLOATS;
-		ir_resize_batch_tensor(crops[i].img, crops[i].rect, 1, S0, 1,
-		    in);
-		ir_resize_normalize_div(in, (size_t)S0 * S0, mean_rgb, 255.0f);
+		ir_resize_batch_tensor_norm(crops[i].img, crops[i].rect, 1,
+		    S0, 1, &norm, in);
 	}
 }
 

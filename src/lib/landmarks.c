@@ -29,7 +29,9 @@
 #define MAXBLK 4
 #define MAXSEP 4
 
-static const float lm_mean[3] = { 122.782f, 117.001f, 104.298f };
+static const struct ir_resize_norm lm_norm = {
+	{ 122.782f, 117.001f, 104.298f }, 255.0f, 0.0f
+};
 
 struct ir_lmnet {
 	int nblk, nconv;          /* 4 x 4 (full) or 3 x 3 (tiny) */
@@ -264,9 +266,8 @@ ir_lmnet_run(const struct ir_lmnet *n, const struct ir_image *img,
 	layout(n, batch, &l);
 	for (int i0 = 0; i0 < nc; i0 += batch) {
 		int nb = nc - i0 < batch ? nc - i0 : batch;
-		ir_resize_batch_tensor(img, crops[i0], nb, LM, 1, scratch);
-		ir_resize_normalize_div(scratch, (size_t)nb * LM * LM, lm_mean,
-		    255.0f);
+		ir_resize_batch_tensor_norm(img, crops[i0], nb, LM, 1,
+		    &lm_norm, scratch);
 		const float *out = forward(n, nb, scratch, &l);
 		for (int i = 0; i < nb; i++)
 			ir_lm_decode(out + 136 * i, crops[i0 + i][2],

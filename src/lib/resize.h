@@ -34,6 +34,29 @@ void ir_resize_batch_tensor(const struct ir_image *img, const int *crops,
     int n, int size, int centered, float *out);
 
 /*
+ * The per-channel input normalisation of a network, applied in float32
+ * to each resized value v: v = (v - mean[c]) / div, then v + add when add
+ * is not 0 (tfjs's steps, so the tensor is bit-identical to face-api's:
+ * the face nets use mean = the model's RGB mean, div = 255, add = 0; SSD
+ * mean = 0, div = 127.5, add = -1).
+ */
+struct ir_resize_norm {
+	float mean[3];
+	float div;
+	float add;
+};
+
+/*
+ * ir_resize_batch_tensor with the normalisation fused into the same pass
+ * (norm == NULL: none). The result equals ir_resize_batch_tensor followed
+ * by ir_resize_normalize_div(mean, div) and ir_resize_scale(1, add), bit
+ * for bit, padding included (padding cells become the normalised 0).
+ */
+void ir_resize_batch_tensor_norm(const struct ir_image *img,
+    const int *crops, int n, int size, int centered,
+    const struct ir_resize_norm *norm, float *out);
+
+/*
  * x[p][c] = (x[p][c] - mean[c]) * scale for p < npix pixels of 3 channels
  * (face-api nets: mean = per-model RGB mean, scale = 1/255).
  */

@@ -30,7 +30,9 @@
 #define S IR_SSD_SIZE
 #define NB IR_SSD_BOXES
 
-static const float zero3[3];
+static const struct ir_resize_norm ssd_norm = {
+	{ 0.0f, 0.0f, 0.0f }, 127.5f, -1.0f
+};
 
 static const int bb_ch[14] = { 32, 64, 128, 128, 256, 256, 512, 512, 512, 512,
 	512, 512, 1024, 1024 };
@@ -310,10 +312,8 @@ ir_ssd_detect(const struct ir_ssdnet *n, const struct ir_image *img,
 	float *box = score + NB;
 	int *idx = (int *)(box + 4 * NB), *sel = idx + NB;
 
-	ir_resize_batch_tensor(img, NULL, 1, S, 0, scratch);
-	/* tfjs: x / 127.5 - 1, two float32 steps */
-	ir_resize_normalize_div(scratch, (size_t)S * S, zero3, 127.5f);
-	ir_resize_scale(scratch, (size_t)S * S * 3, 1.0f, -1.0f);
+	/* tfjs: x / 127.5 - 1, two float32 steps (fused into the resize) */
+	ir_resize_batch_tensor_norm(img, NULL, 1, S, 0, &ssd_norm, scratch);
 	forward(n, scratch, &l, enc, logit);
 	for (int i = 0; i < NB; i++)
 		score[i] = (float)(1.0 /

@@ -10,7 +10,8 @@
  *   conv8 1x1 512->25 + bias               13x13x25 (G = S/32)
  *
  * conv0 and its pool run fused in conv0_pool() (the 414x414x16 map is
- * never stored); every other layer is a cnn.h kernel.
+ * never stored); every other layer is a cnn.h kernel, conv1..conv4 with
+ * their pools in cache-sized bands of rows (forward()).
  *
  * Invariants: the net only points into its model's tensors (read-only,
  * shared by cloned engines); a forward pass works in the caller's scratch,
@@ -26,7 +27,9 @@
 #include "resize.h"
 #include "util.h"
 
-static const float tiny_mean[3] = { 117.001f, 114.697f, 97.404f };
+static const struct ir_resize_norm tiny_norm = {
+	{ 117.001f, 114.697f, 97.404f }, 255.0f, 0.0f
+};
 
 struct ir_tinydet {
 	struct ir_conv conv0, pw[5], conv8;
@@ -137,6 +140,9 @@ cand_floats(int G)
 	return (bytes + sizeof(float) - 1) / sizeof(float) + 16;
 }
 
+/* Rows per band of blocks conv1..conv4 (even; see forward()). */
+#define BAND 8
+
 static void
 layout(const struct ir_tinydet *n, int S, struct layout *l)
 {
@@ -147,6 +153,9 @@ layout(const struct ir_tinydet *n, int S, struct layout *l)
 	l->act = (size_t)h * h * 16;
 	for (int i = 0; i < 5; i++) {
 		l->tmp = maxz(l->tmp, (size_t)h * h * tiny_ch[i]);
+		/* a band's depthwise and pointwise rows (forward()) */
+		l->tmp = maxz(l->tmp, (size_t)BAND * h * (tiny_ch[i] +
+		    tiny_ch[i + 1]));
 		l->act = maxz(l->act, (size_t)h * h * tiny_ch[i + 1]);
 		l->ws = maxz(l->ws, ir_conv_workspace(&n->pw[i], 1, h, h));
 		h = ir_cnn_outsize(h, 2, i < 4 ? 2 : 1, IR_PAD_SAME);
@@ -234,30 +243,48 @@ conv0_sums(const float *restrict in, int S, const v16f *restrict wv,
 		row[4 * px + j] = acc[j] + *bv;
 }
 
-/* Leaky ReLU then the max of each 4 sums of row, into out (ph x 16). */
+/* face-api's leaky ReLU: m = 0.1f x; relu(x - m) + m (MODEL-SPEC 2.4) */
+static inline __attribute__((always_inline)) float
+leaky(float x)
+{
+	float m = x * 0.1f, q = x - m;
+
+	return (q > 0.0f ? q : 0.0f) + m;
+}
+
+/*
+ * Leaky ReLU then the max of each 4 sums of row, into out (ph x 16), the
+ * max taken in row order exactly as the vector version did. Scalar code
+ * over the 16 channels, which each clone vectorises with its own compares
+ * and max instructions (GCC lowered the v16f compares of the earlier
+ * version to scalar code on AVX2, where it then cost as much as the
+ * convolution).
+ */
+
+#if defined(__clang__)
+#define VECTORIZE
+#else
+#define VECTORIZE __attribute__((optimize("tree-vectorize")))
+#endif
+
 __attribute__((target_clones("avx512f", "avx2", "default"))) CONTRACT_OFF
-static void
+VECTORIZE static void
 leaky_max(const v16f *restrict row, int ph, float *restrict out)
 {
-	v16f zero = { 0 }, tenth = zero + 0.1f;
+	const float *r = (const float *)row;
 
 	for (int px = 0; px < ph; px++) {
-		v16f best = zero;
-		for (int d = 0; d < 4; d++) {
-			v16f a = row[4 * px + d];
-			/* m = 0.1f x; relu(x - m) + m (MODEL-SPEC 2.4) */
-			v16f m = a * tenth, q = a - m;
-			q = (v16f)((v16i)q & (q > zero));
-			q += m;
-			if (d == 0) {
-				best = q;
-			} else {
-				v16i gt = q > best;
-				best = (v16f)(((v16i)q & gt) |
-				    ((v16i)best & ~gt));
-			}
+		const float *a = r + (size_t)px * 64;
+		float *restrict o = out + (size_t)px * 16;
+		for (int ch = 0; ch < 16; ch++) {
+			float b = leaky(a[ch]), q;
+			q = leaky(a[16 + ch]);
+			b = q > b ? q : b;
+			q = leaky(a[32 + ch]);
+			b = q > b ? q : b;
+			q = leaky(a[48 + ch]);
+			o[ch] = q > b ? q : b;
 		}
-		memcpy(out + (size_t)px * 16, &best, sizeof best);
 	}
 }
 
@@ -285,28 +312,46 @@ conv0_pool(const float *restrict in, int S, const float *restrict w,
 
 /*
  * The forward pass on a prepared S x S x 3 input; returns the G x G x 25
- * output grid (inside the scratch).
+ * output grid (inside the scratch). The pooled maps alternate between
+ * the buffers x and y.
+ *
+ * Blocks conv1..conv4 (stride-2 pool) run in bands of BAND output rows,
+ * an even number so that each band pools on its own exactly as the whole
+ * map does (`same` pads only after the last, odd row): the band's
+ * depthwise rows into tmp (ir_dwconv_rows), its pointwise output right
+ * after them in tmp, pooled into the other map buffer while both (~100
+ * and ~200 KB) are still in cache, instead of whole maps of up to 2.7
+ * and 5.5 MB going out to memory and back. Same values as unbanded.
  */
 static const float *
 forward(const struct ir_tinydet *n, int S, float *scratch,
     const struct layout *l)
 {
-	float *in = scratch, *a = in + l->in, *b = a + l->act;
-	float *tmp = b + l->act, *ws = tmp + l->tmp;
+	float *in = scratch, *x = in + l->in, *y = x + l->act;
+	float *tmp = y + l->act, *ws = tmp + l->tmp, *t;
 	int h = (S - 2) / 2;
 
 	/* tmp (the depthwise temporary, far larger) holds conv0's row */
-	conv0_pool(in, S, n->conv0.w, n->conv0.bias, tmp, b);
-	for (int i = 0; i < 5; i++) {
-		/* the pool after conv1..conv4 has stride 2, after conv5 1 */
-		int s = i < 4 ? 2 : 1;
-		ir_sepconv_forward(&n->dw[i], &n->pw[i], b, 1, h, h, tmp, a,
-		    ws);
-		ir_maxpool(a, 1, h, h, tiny_ch[i + 1], 2, s, IR_PAD_SAME, b);
-		h = ir_cnn_outsize(h, 2, s, IR_PAD_SAME);
+	conv0_pool(in, S, n->conv0.w, n->conv0.bias, tmp, x);
+	for (int i = 0; i < 4; i++) {
+		int ci = tiny_ch[i], co = tiny_ch[i + 1];
+		int oh = ir_cnn_outsize(h, 2, 2, IR_PAD_SAME);
+		float *pw = tmp + (size_t)BAND * h * ci;
+		for (int y0 = 0; y0 < h; y0 += BAND) {
+			int nr = h - y0 < BAND ? h - y0 : BAND;
+			ir_dwconv_rows(&n->dw[i], x, 1, h, h, y0, y0 + nr, tmp);
+			ir_conv_forward(&n->pw[i], tmp, 1, nr, h, pw, NULL, ws);
+			ir_maxpool(pw, 1, nr, h, co, 2, 2, IR_PAD_SAME,
+			    y + (size_t)(y0 / 2) * oh * co);
+		}
+		h = oh;
+		t = x, x = y, y = t;
 	}
-	ir_conv_forward(&n->conv8, b, 1, h, h, a, NULL, ws);
-	return a;
+	/* conv5: its pool has stride 1 (rows overlap): whole maps */
+	ir_sepconv_forward(&n->dw[4], &n->pw[4], x, 1, h, h, tmp, y, ws);
+	ir_maxpool(y, 1, h, h, tiny_ch[5], 2, 1, IR_PAD_SAME, x);
+	ir_conv_forward(&n->conv8, x, 1, h, h, y, NULL, ws);
+	return y;
 }
 
 int
@@ -323,8 +368,7 @@ ir_tinydet_detect(const struct ir_tinydet *n, const struct ir_image *img,
 		    "tiny face detector: input size %d is not a positive "
 		    "multiple of 32", S);
 	layout(n, S, &l);
-	ir_resize_batch_tensor(img, NULL, 1, S, 0, scratch);
-	ir_resize_normalize_div(scratch, (size_t)S * S, tiny_mean, 255.0f);
+	ir_resize_batch_tensor_norm(img, NULL, 1, S, 0, &tiny_norm, scratch);
 	const float *grid = forward(n, S, scratch, &l);
 
 	struct ir_det *cand = (struct ir_det *)(scratch + l.in + 2 * l.act +

@@ -96,6 +96,13 @@ static const struct ccase convs[] = {
 	{ 1, 9, 9, 256, 64, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 0 },
 	{ 2, 9, 9, 24, 20, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1, 0 },
 	{ 2, 5, 7, 24, 20, 1, 1, IR_PAD_SAME, IR_ACT_RELU6, 0, 1, 1, 0 },
+	/* 1x1 stride 1 with cout % 32 == 0: our GEMM (the tiny detector's
+	 * pointwise convs, odd cin, every epilogue) */
+	{ 2, 9, 11, 16, 32, 1, 1, IR_PAD_SAME, IR_ACT_LEAKY, 0, 1, 0, 0 },
+	{ 1, 13, 13, 24, 64, 1, 1, IR_PAD_VALID, IR_ACT_RELU6, 1, 1, 1, 0 },
+	{ 3, 5, 7, 7, 96, 1, 1, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1, 0 },
+	{ 1, 23, 19, 128, 32, 1, 1, IR_PAD_SAME, IR_ACT_NONE, 1, 0, 0, 0 },
+	{ 1, 64, 64, 64, 64, 1, 1, IR_PAD_SAME, IR_ACT_LEAKY, 0, 1, 0, 0 },
 };
 
 static void
@@ -135,9 +142,9 @@ test_conv(const char *var, const struct ccase *t)
 	    t->pad == IR_PAD_SAME ? "same" : "valid", oh, ow, t->cout, t->act,
 	    t->scale ? " scale" : "", t->bias ? " bias" : "",
 	    t->res ? " res" : "", e);
-	int want = t->wino > 0 ? IR_CONV_WINO : (t->k == 1 && t->s == 1) ?
-	    IR_CONV_GEMM1X1 : t->cout % 32 == 0 ? IR_CONV_IM2COL_OWN :
-	    IR_CONV_IM2COL;
+	int want = t->wino > 0 ? IR_CONV_WINO : t->cout % 32 == 0 ?
+	    IR_CONV_IM2COL_OWN : (t->k == 1 && t->s == 1) ?
+	    IR_CONV_GEMM1X1 : IR_CONV_IM2COL;
 	ok(r == 0 && e <= 1.0 && c.algo == want, NULL, var, what);
 
 	/* in-place residual: res == out (allowed unless BLAS and scale) */
@@ -196,6 +203,28 @@ test_dw(const char *var, const struct dcase *t)
 	    t->pad == IR_PAD_SAME ? "same" : "valid", t->act,
 	    t->affine ? " affine" : "", e);
 	ok(e <= 1.0, NULL, var, what);
+
+	/* the same rows in bands (first, middle, last, the rest; clipped) */
+	int cuts[] = { -1, 1, oh / 2, oh - 1, oh + 2 };
+	int same = 1;
+	size_t rowf = (size_t)ow * t->c;
+	float *band = ir_xaligned(((size_t)t->n * (oh + 3) * rowf + 1) *
+	    sizeof(float));
+	for (int k = 0; k + 1 < 5; k++) {
+		int r0 = cuts[k] < 0 ? 0 : cuts[k];
+		int r1 = cuts[k + 1] > oh ? oh : cuts[k + 1];
+		if (r0 >= r1)
+			continue;
+		ir_dwconv_rows(&d, in, t->n, t->h, t->w, cuts[k], cuts[k + 1],
+		    band);
+		for (int b = 0; b < t->n; b++)
+			if (memcmp(band + (size_t)b * (r1 - r0) * rowf,
+			    out + ((size_t)b * oh + r0) * rowf,
+			    (size_t)(r1 - r0) * rowf * sizeof(float)) != 0)
+				same = 0;
+	}
+	ok(same, NULL, var, "  same, in bands of rows (ir_dwconv_rows)");
+	free(band);
 	free(w), free(in), free(sc), free(bi), free(out), free(ref), free(mag);
 }
 
@@ -208,6 +237,12 @@ test_pools(const char *var)
 		{ 2, 13, 13, 5, 2, 1, IR_PAD_SAME },
 		{ 1, 56, 56, 3, 3, 2, IR_PAD_SAME },
 		{ 2, 9, 8, 3, 3, 2, IR_PAD_SAME },
+		/* 2x2/2 full windows in one vector pass: VW multiples,
+		 * odd channels, odd sizes (`same` pads the last row/col) */
+		{ 2, 16, 15, 48, 2, 2, IR_PAD_SAME },
+		{ 1, 9, 10, 35, 2, 2, IR_PAD_SAME },
+		{ 2, 13, 13, 512, 2, 1, IR_PAD_SAME },
+		{ 1, 8, 9, 32, 2, 2, IR_PAD_VALID },
 	};
 	char what[256];
 	for (size_t i = 0; i < sizeof mp / sizeof mp[0]; i++) {
@@ -460,10 +495,24 @@ main(void)
 		test_pools(vars[v]);
 		test_misc(vars[v]);
 	}
-	/* 2 BLAS threads through the same kernels */
+	/* 2 BLAS threads through the same kernels; a large 1x1 conv on our
+	 * GEMM goes to BLAS then (counted as gemm1x1), a small one does not */
 	ir_cnn_set_threads(2);
 	test_conv("2 threads", &convs[6]);
 	test_conv("2 threads", &convs[15]);
+	struct ir_cnn_stats s0, s1;
+	size_t nconv = sizeof convs / sizeof convs[0];
+	ir_cnn_stats(&s0);
+	test_conv("2 threads", &convs[nconv - 1]); /* 64x64, 16.8 M MACs */
+	ir_cnn_stats(&s1);
+	ok(s1.conv[IR_CONV_GEMM1X1] == s0.conv[IR_CONV_GEMM1X1] + 1 &&
+	    s1.conv[IR_CONV_IM2COL_OWN] == s0.conv[IR_CONV_IM2COL_OWN],
+	    NULL, "2 threads", "  a large 1x1 conv ran on BLAS");
+	ir_cnn_stats(&s0);
+	test_conv("2 threads", &convs[nconv - 5]); /* 2x9x11, small */
+	ir_cnn_stats(&s1);
+	ok(s1.conv[IR_CONV_IM2COL_OWN] == s0.conv[IR_CONV_IM2COL_OWN] + 1,
+	    NULL, "2 threads", "  a small 1x1 conv stayed on our GEMM");
 	ir_cnn_set_threads(1);
 	printf("1..%d\n", tn);
 	return tfail != 0;
