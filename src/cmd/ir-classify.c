@@ -84,34 +84,6 @@ usage(void)
 	exit(IR_EXIT_USAGE);
 }
 
-static double
-num(const char *s, const char *what, double lo, double hi)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
-		ir_die(IR_EXIT_USAGE, "bad %s \"%s\" (want %g..%g)", what, s,
-		    lo, hi);
-	return v;
-}
-
-static int
-inum(const char *s, const char *what, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		ir_die(IR_EXIT_USAGE, "bad %s \"%s\" (want %ld..%ld)", what, s,
-		    lo, hi);
-	return (int)v;
-}
-
 static int
 exit_of(int status)
 {
@@ -418,7 +390,8 @@ main(int argc, char **argv)
 				    "(want tiny or ssd)", optarg);
 			break;
 		case 'S':
-			o.eng.tiny_size = inum(optarg, "tiny size", 32, 1024);
+			o.eng.tiny_size = ir_optint(optarg, "tiny size", 32,
+			    1024);
 			if (o.eng.tiny_size % 32)
 				ir_die(IR_EXIT_USAGE, "bad tiny size %s "
 				    "(want a multiple of 32)", optarg);
@@ -427,17 +400,18 @@ main(int argc, char **argv)
 			o.eng.tiny_landmarks = 1;
 			break;
 		case 2:
-			o.eng.min_score = num(optarg, "minimum score", 0.001,
-			    0.999);
+			o.eng.min_score = ir_optnum(optarg, "minimum score",
+			    0.001, 0.999);
 			break;
 		case 't':
-			o.threshold = num(optarg, "threshold", 1e-9, 1e9);
+			o.threshold = ir_optnum(optarg, "threshold", 1e-9, 1e9);
 			break;
 		case 'T':
-			o.eng.threads = inum(optarg, "thread count", 1, 256);
+			o.eng.threads = ir_optint(optarg, "thread count", 1,
+			    256);
 			break;
 		case 'm':
-			o.max_pixels = (long)num(optarg, "pixel limit", 1,
+			o.max_pixels = (long)ir_optnum(optarg, "pixel limit", 1,
 			    1e15);
 			break;
 		case 'w':
@@ -453,22 +427,22 @@ main(int argc, char **argv)
 			of = optarg;
 			break;
 		case 'i':
-			w.idle_s = num(optarg, "idle time", 0, 1e9);
+			w.idle_s = ir_optnum(optarg, "idle time", 0, 1e9);
 			break;
 		case 'P':
 			w.idle_s = -1;
 			break;
 		case 'b':
-			w.batch = inum(optarg, "batch size", 1,
+			w.batch = ir_optint(optarg, "batch size", 1,
 			    IR_QUEUE_MAX_BATCH);
 			break;
 		case 3:
-			w.visibility_s = inum(optarg, "visibility timeout", 1,
-			    IR_QUEUE_MAX_VISIBILITY);
+			w.visibility_s = ir_optint(optarg,
+			    "visibility timeout", 1, IR_QUEUE_MAX_VISIBILITY);
 			break;
 		case 4:
-			w.max_receive = inum(optarg, "maximum receive count",
-			    1, 1000);
+			w.max_receive = ir_optint(optarg,
+			    "maximum receive count", 1, 1000);
 			break;
 		default:
 			usage();

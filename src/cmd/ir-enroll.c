@@ -61,20 +61,6 @@ usage(void)
 }
 
 static int
-inum(const char *s, const char *what, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		ir_die(IR_EXIT_USAGE, "bad %s \"%s\" (want %ld..%ld)", what, s,
-		    lo, hi);
-	return (int)v;
-}
-
-static int
 rank(int code)
 {
 	return code == IR_EXIT_TEMPFAIL ? 3 : code;
@@ -376,7 +362,8 @@ main(int argc, char **argv)
 				    "(want tiny or ssd)", optarg);
 			break;
 		case 'S':
-			s.eng.tiny_size = inum(optarg, "tiny size", 32, 1024);
+			s.eng.tiny_size = ir_optint(optarg, "tiny size", 32,
+			    1024);
 			if (s.eng.tiny_size % 32)
 				ir_die(IR_EXIT_USAGE, "bad tiny size %s "
 				    "(want a multiple of 32)", optarg);
@@ -385,10 +372,11 @@ main(int argc, char **argv)
 			s.eng.tiny_landmarks = 1;
 			break;
 		case 'T':
-			s.eng.threads = inum(optarg, "thread count", 1, 256);
+			s.eng.threads = ir_optint(optarg, "thread count", 1,
+			    256);
 			break;
 		case 'm':
-			s.max_pixels = inum(optarg, "pixel limit", 1,
+			s.max_pixels = ir_optint(optarg, "pixel limit", 1,
 			    2000000000L);
 			break;
 		default:

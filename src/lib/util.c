@@ -295,6 +295,34 @@ ir_die(int code, const char *fmt, ...)
 	exit(code);
 }
 
+double
+ir_optnum(const char *s, const char *what, double lo, double hi)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi))
+		ir_die(IR_EXIT_USAGE, "bad %s \"%s\" (want %g..%g)", what, s,
+		    lo, hi);
+	return v;
+}
+
+int
+ir_optint(const char *s, const char *what, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		ir_die(IR_EXIT_USAGE, "bad %s \"%s\" (want %ld..%ld)", what, s,
+		    lo, hi);
+	return (int)v;
+}
+
 const char *
 ir_getenv(const char *name, const char *def)
 {

@@ -84,6 +84,11 @@ void ir_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ir_die(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
+/* For tools: a numeric option argument within lo..hi, or ir_die with a
+ * usage error naming what ("bad thread count \"x\" (want 1..256)"). */
+double ir_optnum(const char *s, const char *what, double lo, double hi);
+int ir_optint(const char *s, const char *what, long lo, long hi);
+
 /* An environment variable, or def when unset or empty. */
 const char *ir_getenv(const char *name, const char *def);
 
