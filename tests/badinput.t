@@ -122,4 +122,12 @@ run ir-classify -t abc x.jpg
 is "$rc" 2 "bad threshold: status 2"
 run ir-classify -x
 like "$errout" "usage: ir-classify" "unknown option prints usage"
+for cmd in ir-classify ir-enroll; do
+	run $cmd -T x list
+	is "$rc" 2 "$cmd -T x: usage status"
+	like "$errout" 'bad thread count "x" \(want 1\.\.256\)' "$cmd -T x: names the option and its range"
+done
+run ir-classify -S 40 x.jpg
+is "$rc" 2 "-S 40: usage status"
+like "$errout" "bad tiny size 40 \(want a multiple of 32\)" "-S 40: message"
 done_testing

@@ -31,17 +31,6 @@ usage(void)
 }
 
 static int
-exit_code(int rc)
-{
-	switch (rc) {
-	case IR_OK: return IR_EXIT_OK;
-	case IR_EINVAL: return IR_EXIT_USAGE;
-	case IR_ENOENT: return IR_EXIT_NO;
-	default: return IR_EXIT_TEMPFAIL;
-	}
-}
-
-static int
 number(const char *s, int lo, int hi, const char *what)
 {
 	char *end;
@@ -93,7 +82,7 @@ do_send(struct ir_queue *q, char **bodies, int nb)
 			}
 			if ((rc = ir_queue_send_batch(q, b, l, n, err))) {
 				ir_warn("%s", err);
-				return exit_code(rc);
+				return ir_exit_code(rc);
 			}
 		}
 		return 0;
@@ -118,7 +107,7 @@ do_send(struct ir_queue *q, char **bodies, int nb)
 			if (rc) {
 				ir_warn("%s", err);
 				free(line);
-				return exit_code(rc);
+				return ir_exit_code(rc);
 			}
 		}
 		if (len < 0)
@@ -147,8 +136,8 @@ do_receive(struct ir_queue *q, int max, int wait, int vis, int json,
 again:
 	if ((rc = ir_queue_receive(q, m, max, wait, vis, &n, err))) {
 		ir_warn("%s", err);
-		return exit_code(rc) == IR_EXIT_NO ? IR_EXIT_TEMPFAIL :
-		    exit_code(rc);
+		return ir_exit_code(rc) == IR_EXIT_NO ? IR_EXIT_TEMPFAIL :
+		    ir_exit_code(rc);
 	}
 	total += n;
 	for (i = 0; i < n; i++) {
@@ -185,7 +174,7 @@ again:
 			if ((rc = ir_queue_delete(q, &m[i], err)) &&
 			    rc != IR_ENOENT) {
 				ir_warn("%s", err);
-				return exit_code(rc);
+				return ir_exit_code(rc);
 			}
 		}
 		ir_msg_free(&m[i]);
@@ -245,8 +234,8 @@ main(int argc, char **argv)
 		usage();
 	if ((rc = ir_queue_open(url, &o, &q, err))) {
 		ir_warn("%s", err);
-		return exit_code(rc) == IR_EXIT_NO ? IR_EXIT_TEMPFAIL :
-		    exit_code(rc);
+		return ir_exit_code(rc) == IR_EXIT_NO ? IR_EXIT_TEMPFAIL :
+		    ir_exit_code(rc);
 	}
 	if (!strcmp(cmd, "send")) {
 		ex = do_send(q, argv, argc);
@@ -259,8 +248,8 @@ main(int argc, char **argv)
 			struct ir_msg m = { .handle = argv[i] };
 			if ((rc = ir_queue_delete(q, &m, err))) {
 				ir_warn("%s", err);
-				if (exit_code(rc) > ex)
-					ex = exit_code(rc);
+				if (ir_exit_code(rc) > ex)
+					ex = ir_exit_code(rc);
 			}
 		}
 	} else if (!strcmp(cmd, "visibility")) {
@@ -269,8 +258,8 @@ main(int argc, char **argv)
 			struct ir_msg m = { .handle = argv[i] };
 			if ((rc = ir_queue_change_visibility(q, &m, s, err))) {
 				ir_warn("%s", err);
-				if (exit_code(rc) > ex)
-					ex = exit_code(rc);
+				if (ir_exit_code(rc) > ex)
+					ex = ir_exit_code(rc);
 			} else {
 				/* The spool rewrites the handle's lease. */
 				puts(m.handle);
@@ -280,7 +269,7 @@ main(int argc, char **argv)
 		long vis_n, fl;
 		if ((rc = ir_queue_depth(q, &vis_n, &fl, err))) {
 			ir_warn("%s", err);
-			ex = exit_code(rc);
+			ex = ir_exit_code(rc);
 		} else {
 			printf("%ld\t%ld\n", vis_n, fl);
 		}

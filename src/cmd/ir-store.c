@@ -22,17 +22,6 @@ usage(void)
 }
 
 static int
-exit_code(int rc)
-{
-	switch (rc) {
-	case IR_OK: return IR_EXIT_OK;
-	case IR_EINVAL: return IR_EXIT_USAGE;
-	case IR_ENOENT: return IR_EXIT_NO;
-	default: return IR_EXIT_TEMPFAIL;
-	}
-}
-
-static int
 print_key(const char *key, size_t len, void *arg)
 {
 	(void)arg;
@@ -92,7 +81,7 @@ main(int argc, char **argv)
 			if ((rc = ir_store_put(s, argv[0], buf, len, ctype,
 			    err))) {
 				ir_warn("%s", err);
-				ex = exit_code(rc);
+				ex = ir_exit_code(rc);
 			}
 			free(buf);
 		}
@@ -100,7 +89,7 @@ main(int argc, char **argv)
 		if ((rc = ir_store_get(s, argv[0], &buf, &len, (size_t)max,
 		    err))) {
 			ir_warn("%s", err);
-			ex = exit_code(rc);
+			ex = ir_exit_code(rc);
 		} else {
 			if (fwrite(buf, 1, len, stdout) != len)
 				ex = IR_EXIT_TEMPFAIL;
@@ -109,7 +98,7 @@ main(int argc, char **argv)
 	} else if (!strcmp(cmd, "head")) {
 		if ((rc = ir_store_head(s, argv[0], &len, err))) {
 			ir_warn("%s", err);
-			ex = exit_code(rc);
+			ex = ir_exit_code(rc);
 		} else {
 			printf("%zu\n", len);
 		}
@@ -117,8 +106,8 @@ main(int argc, char **argv)
 		for (i = 0; i < argc; i++)
 			if ((rc = ir_store_delete(s, argv[i], err))) {
 				ir_warn("%s", err);
-				if (exit_code(rc) > ex)
-					ex = exit_code(rc);
+				if (ir_exit_code(rc) > ex)
+					ex = ir_exit_code(rc);
 			}
 	} else {
 		if ((rc = ir_store_list(s, argc ? argv[0] : "", print_key, NULL,
@@ -126,7 +115,7 @@ main(int argc, char **argv)
 			if (rc == IR_ESYS && ferror(stdout))
 				snprintf(err, sizeof err, "stdout: write error");
 			ir_warn("%s", err);
-			ex = exit_code(rc);
+			ex = ir_exit_code(rc);
 		}
 	}
 	ir_store_close(s);

@@ -82,8 +82,6 @@ ds_put(struct ir_store *s, const char *key, const void *buf, size_t len,
 {
 	struct dirstore *ds = s->impl;
 	char id[27], tmp[64];
-	const unsigned char *p = buf;
-	size_t left = len;
 	int fd, rc, tries;
 
 	if ((rc = key_fs_check(key, err)) != IR_OK)
@@ -101,16 +99,7 @@ ds_put(struct ir_store *s, const char *key, const void *buf, size_t len,
 	}
 	if (fd < 0)
 		return ir_syserr(err, "cannot create %s/%s", ds->root, tmp);
-	while (left > 0) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto fail;
-		p += w;
-		left -= w;
-	}
-	if (fsync(fd) < 0)
+	if (ir_write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;

@@ -448,9 +448,6 @@ spool_send_batch(struct ir_queue *q, const char *const *bodies,
 	for (i = 0; i < n; i++)
 		fd[i] = -1;
 	for (i = 0; i < n && rc == IR_OK; i++) {
-		const char *p = bodies[i];
-		size_t left = lens[i];
-
 		ir_make_id(id[i]);
 		snprintf(tmp[i], sizeof tmp[i], "%s.%ld", id[i], (long)getpid());
 		fd[i] = openat(sp->dfd[D_TMP], tmp[i], O_WRONLY | O_CREAT |
@@ -461,18 +458,9 @@ spool_send_batch(struct ir_queue *q, const char *const *bodies,
 			break;
 		}
 		made = i + 1;
-		while (left > 0) {
-			ssize_t w = write(fd[i], p, left);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				rc = ir_syserr(err, "cannot write %s/tmp/%s",
-				    sp->path, tmp[i]);
-				break;
-			}
-			p += w;
-			left -= w;
-		}
+		if (ir_write_all(fd[i], bodies[i], lens[i]) < 0)
+			rc = ir_syserr(err, "cannot write %s/tmp/%s", sp->path,
+			    tmp[i]);
 	}
 	for (i = 0; i < made && rc == IR_OK; i++)
 		if (fsync(fd[i]) < 0)

@@ -185,11 +185,27 @@ ir_read_file(const char *path, unsigned char **buf, size_t *len, size_t max,
 }
 
 int
+ir_write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= w;
+	}
+	return 0;
+}
+
+int
 ir_write_file_atomic(const char *path, const void *buf, size_t len, char *err)
 {
 	size_t plen = strlen(path);
 	char *tmp = ir_xmalloc(plen + 32);
-	const unsigned char *p = buf;
 	int fd;
 
 	snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
@@ -199,16 +215,7 @@ ir_write_file_atomic(const char *path, const void *buf, size_t len, char *err)
 		free(tmp);
 		return rc;
 	}
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto fail;
-		p += w;
-		len -= w;
-	}
-	if (fsync(fd) < 0)
+	if (ir_write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -260,6 +267,17 @@ ir_make_id(char out[27])
 		out[10 + i] = b32[v];
 	}
 	out[26] = 0;
+}
+
+int
+ir_exit_code(int status)
+{
+	switch (status) {
+	case IR_OK: return IR_EXIT_OK;
+	case IR_EINVAL: return IR_EXIT_USAGE;
+	case IR_ENOENT: return IR_EXIT_NO;
+	default: return IR_EXIT_TEMPFAIL;
+	}
 }
 
 void

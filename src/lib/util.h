@@ -65,6 +65,10 @@ int64_t ir_unix_ms(void);
 int ir_read_file(const char *path, unsigned char **buf, size_t *len,
     size_t max, char *err);
 
+/* Writes all len bytes to fd, retrying short writes and EINTR. Returns 0,
+ * or -1 with errno set. */
+int ir_write_all(int fd, const void *buf, size_t len);
+
 /* Writes a file atomically: tmp file in the same folder, fsync, rename. */
 int ir_write_file_atomic(const char *path, const void *buf, size_t len,
     char *err);
@@ -78,6 +82,9 @@ void ir_make_id(char out[27]);
 /* For tools: the program name used in messages, set once from argv[0]. */
 extern const char *ir_progname;
 void ir_setprog(const char *argv0);
+/* For tools: the exit code for a library status: IR_OK 0, IR_ENOENT 1
+ * (nothing there), IR_EINVAL 2 (do not retry), anything else 75. */
+int ir_exit_code(int status);
 /* For tools: "prog: message\n" on stderr. */
 void ir_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* For tools: ir_warn, then exit(code). */

@@ -167,7 +167,7 @@ ir_result_key(const char *id, char *out, size_t outsz)
 /* The worker loop                                                   */
 
 /* I_NEW: not (yet) prepared, e.g. the store failed: left in the queue. */
-enum { I_NEW, I_SKIP, I_TODO, I_READY, I_DONE };
+enum { I_NEW, I_SKIP, I_PENDING, I_READY, I_DONE };
 
 struct item {
 	struct ir_msg m;
@@ -338,7 +338,7 @@ prepare(struct worker *w, struct item *it, char *err)
 	}
 	if (rc != IR_OK)
 		return rc;
-	it->state = I_TODO;
+	it->state = I_PENDING;
 	return IR_OK;
 }
 
@@ -360,7 +360,7 @@ classify_some(void *arg)
 		int i;
 
 		pthread_mutex_lock(&w->next_lock);
-		while (w->next < w->nitems && w->items[w->next].state != I_TODO)
+		while (w->next < w->nitems && w->items[w->next].state != I_PENDING)
 			w->next++;
 		i = w->next < w->nitems ? w->next++ : -1;
 		pthread_mutex_unlock(&w->next_lock);
@@ -390,7 +390,7 @@ classify_batch(struct worker *w)
 	int todo = 0, i, nt;
 
 	for (i = 0; i < w->nitems; i++)
-		todo += w->items[i].state == I_TODO;
+		todo += w->items[i].state == I_PENDING;
 	if (!todo)
 		return;
 	w->next = 0;
@@ -679,7 +679,7 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 			if (prepare(&w, &w.items[i], err) != IR_OK)
 				wlog(&w, "%s: %s (left for redelivery)",
 				    w.items[i].id ? w.items[i].id : "?", err);
-			if (w.items[i].state != I_TODO)
+			if (w.items[i].state != I_PENDING)
 				w.items[i].settled = 1;
 		}
 		if (pthread_create(&fin, NULL, finisher_main, &w) != 0) {
