@@ -27,57 +27,9 @@
 /* Width of the packed weight panels of our GEMM (>= 2 * widest VW). */
 #define IR_PANEL 32
 
-/*
- * Each variant is the same source compiled for its ISA: GCC through
- * target/optimize pragmas (O3, and FMA contraction, which -std=c11 turns
- * off by default), clang through an attribute pragma.
- */
-#define KV(name) name##_generic
-#define VW 4
-#ifdef __clang__
-#include "cnn_kern.h"
-#else
-#pragma GCC push_options
-#pragma GCC optimize("O3", "fp-contract=fast")
-#include "cnn_kern.h"
-#pragma GCC pop_options
-#endif
-#undef KV
-#undef VW
-
-#define KV(name) name##_avx2
-#define VW 8
-#ifdef __clang__
-#pragma clang attribute push (__attribute__((target("avx2,fma"))), \
-	apply_to = function)
-#include "cnn_kern.h"
-#pragma clang attribute pop
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#pragma GCC optimize("O3", "fp-contract=fast")
-#include "cnn_kern.h"
-#pragma GCC pop_options
-#endif
-#undef KV
-#undef VW
-
-#define KV(name) name##_avx512
-#define VW 16
-#ifdef __clang__
-#pragma clang attribute push (__attribute__((target( \
-	"avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))), apply_to = function)
-#include "cnn_kern.h"
-#pragma clang attribute pop
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
-#pragma GCC optimize("O3", "fp-contract=fast")
-#include "cnn_kern.h"
-#pragma GCC pop_options
-#endif
-#undef KV
-#undef VW
+/* Each variant: cnn_kern.h compiled for its ISA (see cnn_variants.h). */
+#define IR_KERN "cnn_kern.h"
+#include "cnn_variants.h"
 
 struct variant {
 	const char *name;

@@ -61,6 +61,25 @@ int ir_tinydet_detect(const struct ir_tinydet *net, const struct ir_image *img,
     int *n, char *err);
 
 /*
+ * The detector's first layer alone, for tests: conv0 (3x3 valid, + bias,
+ * leaky ReLU) and its 2x2/2 max pool on an S x S x 3 input (S even),
+ * into out ((S-2)/2)^2 x 16. buf: ir_tinydet_conv0_buf(S) floats,
+ * 64-byte aligned.
+ */
+void ir_tinydet_conv0(const struct ir_tinydet *net, const float *in, int S,
+    float *buf, float *out);
+size_t ir_tinydet_conv0_buf(int S);
+
+/*
+ * The detector's raw G x G x 25 output grid for img at input size S (a
+ * multiple of 32 up to 4096), inside scratch (ir_tinydet_scratch(S)
+ * floats). reuse 0 computes every row of every map; 1 copies the rows that
+ * repeat the row above, as ir_tinydet_detect does. For tests.
+ */
+const float *ir_tinydet_grid(const struct ir_tinydet *net,
+    const struct ir_image *img, int S, int reuse, float *scratch);
+
+/*
  * Decoding (spec 4.3) of the G x G x 25 output grid of an image w x h run
  * at input size `size`: candidates with score > min_score and their boxes
  * relative to the image (fractions of w and h, unclipped), in grid order

@@ -34,9 +34,13 @@ static const struct ir_resize_norm tiny_norm = {
 struct ir_tinydet {
 	struct ir_conv conv0, pw[5], conv8;
 	struct ir_dwconv dw[5];
+	float *conv0_u;         /* conv0's Winograd weights, 16 x 3 x 16 */
 };
 
 static const int tiny_ch[6] = { 16, 32, 64, 128, 256, 512 };
+
+static void conv0_weights(const float *w, float *U);
+static size_t conv0_buf(int S);
 
 int
 ir_tinydet_load(struct ir_model *m, struct ir_tinydet **out, char *err)
@@ -94,6 +98,12 @@ ir_tinydet_load(struct ir_model *m, struct ir_tinydet **out, char *err)
 	n->conv8.pad = IR_PAD_SAME;
 	n->conv8.act = IR_ACT_NONE;
 	/* conv0 runs in conv0_pool() below, not through cnn.h */
+	n->conv0_u = aligned_alloc(64, 16 * 3 * 16 * sizeof(float));
+	if (n->conv0_u == NULL) {
+		ir_err(err, IR_ESYS, "tiny face detector: out of memory");
+		goto fail;
+	}
+	conv0_weights(n->conv0.w, n->conv0_u);
 	if (ir_conv_prepare(&n->conv8, err) != 0)
 		goto fail;
 	for (int i = 0; i < 5; i++)
@@ -115,6 +125,7 @@ ir_tinydet_free(struct ir_tinydet *n)
 	ir_conv_release(&n->conv8);
 	for (int i = 0; i < 5; i++)
 		ir_conv_release(&n->pw[i]);
+	free(n->conv0_u);
 	free(n);
 }
 
@@ -140,6 +151,7 @@ cand_floats(int G)
 	return (bytes + sizeof(float) - 1) / sizeof(float) + 16;
 }
 
+
 /* Rows per band of blocks conv1..conv4 (even; see forward()). */
 #define BAND 8
 
@@ -151,6 +163,7 @@ layout(const struct ir_tinydet *n, int S, struct layout *l)
 	memset(l, 0, sizeof *l);
 	l->in = (size_t)S * S * 3;
 	l->act = (size_t)h * h * 16;
+	l->tmp = conv0_buf(S);
 	for (int i = 0; i < 5; i++) {
 		l->tmp = maxz(l->tmp, (size_t)h * h * tiny_ch[i]);
 		/* a band's depthwise and pointwise rows (forward()) */
@@ -179,171 +192,215 @@ ir_tinydet_scratch(const struct ir_tinydet *n, int size)
 	return l.in + 2 * l.act + l.tmp + l.ws + l.cand;
 }
 
-typedef float v16f __attribute__((vector_size(64)));
-typedef int v16i __attribute__((vector_size(64)));
-
-/*
- * FMA contraction for the sums only (GCC: per function; clang contracts
- * within one expression by default, which is exactly the sums, and
- * has no optimize attribute).
- */
-#if defined(__clang__)
-#define CONTRACT_FAST
-#define CONTRACT_OFF
-#else
-#define CONTRACT_FAST __attribute__((optimize("fp-contract=fast")))
-#define CONTRACT_OFF __attribute__((optimize("fp-contract=off")))
-#endif
-
 /*
  * conv0 (3x3 valid, 3 -> 16, + bias, face-api's leaky ReLU) fused with
  * the 2x2/2 max pool after it: out is ((S-2)/2)^2 x 16 (S - 2 is even, so
  * the pool has no padding). 37% of the detector's MACs are here, on the
- * largest map; im2col + GEMM (K = 27, N = 16) runs at a fraction of peak
- * and the unfused 414x414x16 map costs a write and a read. Here the 16
- * output channels are one vector (GCC vector extensions; target_clones
- * picks AVX-512, AVX2 or the baseline at load), and the map never exists:
- * conv0_sums() writes one pooled row's 4 x 16 sums per output into row
- * (ph * 64 floats), leaky_max() finishes it. 1.7 ms instead of 5.7-6.4 ms
- * of CPU at 416. Results equal conv + leaky + pool to float rounding (the
- * sums are contracted to FMAs, as in cnn.h's kernels; the leaky ReLU is
- * not, so it rounds exactly as face-api's m = 0.1f x; relu(x - m) + m).
+ * largest map, with only 3 input channels: im2col + GEMM (K = 27, N = 16)
+ * runs at a fraction of peak, and the unfused 414x414x16 map costs a write
+ * and a read. So the map never exists, and the convolution is Winograd
+ * F(2x2, 3x3), whose 2x2 output tile is exactly one pool window: per
+ * pooled output 48 multiply-adds (16 elements x 3 channels, 16 output
+ * channels a vector) instead of 108, the transforms being additions.
+ *
+ * Per pooled row: the 4 input rows it reads are kept deinterleaved in a
+ * ring (per channel, even and odd columns apart), so the input transform
+ * runs on 16 tiles at once with plain vector loads; then each tile's 16
+ * elements are multiplied with the transformed weights (U, made at load by
+ * conv0_weights()) and transformed back to its 2x2 outputs; max_leaky()
+ * pools and activates 16 tiles at a time. The max is taken before the bias
+ * and the leaky ReLU, which are both monotonic, so that is exact. Results
+ * equal the direct convolution to float rounding (tests/unit/tinydet.c
+ * checks every CPU variant against a double reference). The kernels are in
+ * tinydet_kern.h, compiled once per CPU variant (cnn_variants.h) and
+ * chosen by ir_cnn_cpu() as the engine's own are.
  */
 
-/*
- * The raw sums (+ bias) of the 2x2 windows of np (1 or 2) neighbouring
- * pooled outputs: 4 * np accumulators, each tap's weight vector loaded once
- * for all of them, so the adds form 4 * np independent chains instead of
- * one that waits on the add latency at every tap.
- */
-static inline __attribute__((always_inline)) CONTRACT_FAST void
-conv0_sums(const float *restrict in, int S, const v16f *restrict wv,
-    const v16f *restrict bv, int py, int px, int np, v16f *restrict row)
-{
-	const float *base[8];
-	v16f acc[8], zero = { 0 };
+/* Tiles (pooled outputs) per input transform: one vector of 16 lanes. */
+#define C0_TILES 16
+/* Floats per ring row: S/2 columns and room for the last vector's lanes. */
+#define C0_RING(S) (((size_t)(S) / 2 + C0_TILES + 15) & ~(size_t)15)
 
-	for (int j = 0; j < 4 * np; j++) {
-		int p = j >> 2, d = j & 3;
-		int y = 2 * py + (d >> 1), x = 2 * (px + p) + (d & 1);
-		base[j] = in + ((size_t)y * S + x) * 3;
-		acc[j] = zero;
-	}
-#pragma GCC unroll 3
-	for (int ky = 0; ky < 3; ky++)
-#pragma GCC unroll 9
-		for (int k = 0; k < 9; k++) {
-			v16f w = wv[ky * 9 + k];
-			size_t off = (size_t)ky * S * 3 + k;
-#pragma GCC unroll 8
-			for (int j = 0; j < 4 * np; j++)
-				acc[j] += base[j][off] * w;
-		}
-	for (int j = 0; j < 4 * np; j++)
-		row[4 * px + j] = acc[j] + *bv;
+#define IR_KERN "tinydet_kern.h"
+#include "cnn_variants.h"
+
+typedef void conv0_fn(const float *, int, const float *, const float *,
+    const unsigned char *, float *, float *);
+
+static conv0_fn *
+conv0_pick(void)
+{
+	const char *cpu = ir_cnn_cpu();
+
+	if (strcmp(cpu, "avx512") == 0)
+		return conv0_pool_avx512;
+	if (strcmp(cpu, "avx2") == 0)
+		return conv0_pool_avx2;
+	return conv0_pool_generic;
 }
 
-/* face-api's leaky ReLU: m = 0.1f x; relu(x - m) + m (MODEL-SPEC 2.4) */
-static inline __attribute__((always_inline)) float
-leaky(float x)
-{
-	float m = x * 0.1f, q = x - m;
-
-	return (q > 0.0f ? q : 0.0f) + m;
-}
-
-/*
- * Leaky ReLU then the max of each 4 sums of row, into out (ph x 16), the
- * max taken in row order exactly as the vector version did. Scalar code
- * over the 16 channels, which each clone vectorises with its own compares
- * and max instructions (GCC lowered the v16f compares of the earlier
- * version to scalar code on AVX2, where it then cost as much as the
- * convolution).
- */
-
-#if defined(__clang__)
-#define VECTORIZE
-#else
-#define VECTORIZE __attribute__((optimize("tree-vectorize")))
-#endif
-
-__attribute__((target_clones("avx512f", "avx2", "default"))) CONTRACT_OFF
-VECTORIZE static void
-leaky_max(const v16f *restrict row, int ph, float *restrict out)
-{
-	const float *r = (const float *)row;
-
-	for (int px = 0; px < ph; px++) {
-		const float *a = r + (size_t)px * 64;
-		float *restrict o = out + (size_t)px * 16;
-		for (int ch = 0; ch < 16; ch++) {
-			float b = leaky(a[ch]), q;
-			q = leaky(a[16 + ch]);
-			b = q > b ? q : b;
-			q = leaky(a[32 + ch]);
-			b = q > b ? q : b;
-			q = leaky(a[48 + ch]);
-			o[ch] = q > b ? q : b;
-		}
-	}
-}
-
-/* row: (S-2)/2 * 64 floats, 64-byte aligned. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) CONTRACT_FAST
+/* U[e][c] (16 output channels each) = (G g G^T)[e] of each input channel's
+ * 3x3 kernel g, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]; w is HWIO. */
 static void
-conv0_pool(const float *restrict in, int S, const float *restrict w,
-    const float *restrict bias, float *restrict row, float *restrict out)
+conv0_weights(const float *w, float *U)
 {
-	int ph = (S - 2) / 2;
-	v16f wv[27], bv, *rv = (v16f *)row;
+	static const double G[4][3] = {
+		{ 1, 0, 0 }, { .5, .5, .5 }, { .5, -.5, .5 }, { 0, 0, 1 }
+	};
 
-	for (int t = 0; t < 27; t++)
-		memcpy(&wv[t], w + t * 16, sizeof wv[t]);
-	memcpy(&bv, bias, sizeof bv);
-	for (int py = 0; py < ph; py++) {
-		int px = 0;
-		for (; px + 2 <= ph; px += 2)
-			conv0_sums(in, S, wv, &bv, py, px, 2, rv);
-		if (px < ph)
-			conv0_sums(in, S, wv, &bv, py, px, 1, rv);
-		leaky_max(rv, ph, out + (size_t)py * ph * 16);
+	for (int c = 0; c < 3; c++)
+		for (int o = 0; o < 16; o++)
+			for (int i = 0; i < 4; i++)
+				for (int j = 0; j < 4; j++) {
+					double u = 0;
+					for (int a = 0; a < 3; a++)
+						for (int b = 0; b < 3; b++)
+							u += G[i][a] * G[j][b] *
+							    w[((a * 3 + b) * 3 +
+							    c) * 16 + o];
+					U[((i * 4 + j) * 3 + c) * 16 + o] =
+					    (float)u;
+				}
+}
+
+/* Floats of conv0_pool's buffer at input S (see tinydet_kern.h). */
+static size_t
+conv0_buf(int S)
+{
+	return 4 * 3 * 2 * C0_RING(S) + 48 * C0_TILES + C0_TILES * 64;
+}
+
+void
+ir_tinydet_conv0(const struct ir_tinydet *n, const float *in, int S,
+    float *buf, float *out)
+{
+	conv0_pick()(in, S, n->conv0_u, n->conv0.bias, NULL, buf, out);
+}
+
+size_t
+ir_tinydet_conv0_buf(int S)
+{
+	return conv0_buf(S);
+}
+
+/*
+ * Rows that repeat. face-api pads a photo to a square at the bottom (or
+ * right), so a landscape photo's lowest input rows are all the same
+ * padding value: a quarter of them for 4:3, 44% for 16:9. Each layer's
+ * output row then depends only on the rows it reads: where those equal
+ * the rows the row above read, the row equals the row above and is copied
+ * instead of computed (same values, bit for bit: every row is computed by
+ * the same code from the same numbers). same[r] != 0: row r of a map
+ * equals row r - 1.
+ */
+
+/* same[] of the input: a run of equal rows at the bottom, found from
+ * the bottom up (one row compare for a square photo). */
+static void
+input_same(const float *in, int S, unsigned char *same)
+{
+	size_t row = (size_t)S * 3;
+	int r = S - 1;
+
+	memset(same, 0, (size_t)S);
+	while (r > 0 && memcmp(in + r * row, in + (r - 1) * row,
+	    row * sizeof *in) == 0)
+		same[r--] = 1;
+}
+
+/*
+ * same[] of a layer's output (oh rows) from that of its input (h rows):
+ * k taps, stride s, pb padding rows before. Row r equals row r - 1 when
+ * each tap's input row i equals row i - s (all rows between equal their
+ * predecessors), or both lie in the same padding.
+ */
+static void
+rows_same(const unsigned char *in, int h, int oh, int k, int s, int pb,
+    unsigned char *out)
+{
+	out[0] = 0;
+	for (int r = 1; r < oh; r++) {
+		int eq = 1;
+		for (int t = 0; t < k && eq; t++) {
+			int i = r * s - pb + t;
+			if (i < 0 || i - s >= h)
+				continue;  /* both in the padding */
+			if (i >= h || i - s < 0) {
+				eq = 0;
+				break;
+			}
+			for (int j = i - s + 1; j <= i && eq; j++)
+				eq = in[j];
+		}
+		out[r] = (unsigned char)eq;
 	}
 }
+
+/* Largest input size (and so map height) forward() handles. */
+#define MAXS 4096
 
 /*
  * The forward pass on a prepared S x S x 3 input; returns the G x G x 25
  * output grid (inside the scratch). The pooled maps alternate between
  * the buffers x and y.
  *
- * Blocks conv1..conv4 (stride-2 pool) run in bands of BAND output rows,
- * an even number so that each band pools on its own exactly as the whole
- * map does (`same` pads only after the last, odd row): the band's
- * depthwise rows into tmp (ir_dwconv_rows), its pointwise output right
- * after them in tmp, pooled into the other map buffer while both (~100
- * and ~200 KB) are still in cache, instead of whole maps of up to 2.7
- * and 5.5 MB going out to memory and back. Same values as unbanded.
+ * Blocks conv1..conv4 (stride-2 pool) run in bands of up to BAND/2 pooled
+ * rows: the band's depthwise rows into tmp (ir_dwconv_rows), its pointwise
+ * output right after them in tmp, pooled into the other map buffer while
+ * both (~100 and ~200 KB) are still in cache, instead of whole maps of up
+ * to 2.7 and 5.5 MB going out to memory and back. A band starts on an even
+ * depthwise row, so it pools on its own exactly as the whole map does
+ * (`same` pads only after the last, odd row). Pooled rows that repeat the
+ * row above (rows_same()) end a band and are copied.
  */
 static const float *
 forward(const struct ir_tinydet *n, int S, float *scratch,
-    const struct layout *l)
+    const struct layout *l, int reuse)
 {
 	float *in = scratch, *x = in + l->in, *y = x + l->act;
 	float *tmp = y + l->act, *ws = tmp + l->tmp, *t;
 	int h = (S - 2) / 2;
+	unsigned char a[MAXS], b[MAXS], c[MAXS];
 
-	/* tmp (the depthwise temporary, far larger) holds conv0's row */
-	conv0_pool(in, S, n->conv0.w, n->conv0.bias, tmp, x);
+	memset(a, 0, sizeof a);
+	if (reuse) {
+		input_same(in, S, a);
+		rows_same(a, S, S - 2, 3, 1, 0, b);      /* conv0, valid */
+		rows_same(b, S - 2, h, 2, 2, 0, a);      /* its pool */
+	}
+	/* tmp (the depthwise temporary, far larger) holds conv0's buffer */
+	conv0_pick()(in, S, n->conv0_u, n->conv0.bias, a, tmp, x);
 	for (int i = 0; i < 4; i++) {
 		int ci = tiny_ch[i], co = tiny_ch[i + 1];
 		int oh = ir_cnn_outsize(h, 2, 2, IR_PAD_SAME);
 		float *pw = tmp + (size_t)BAND * h * ci;
-		for (int y0 = 0; y0 < h; y0 += BAND) {
-			int nr = h - y0 < BAND ? h - y0 : BAND;
+		size_t orow = (size_t)oh * co;
+
+		memset(c, 0, sizeof c);
+		if (reuse) {
+			rows_same(a, h, h, 3, 1, 1, b);  /* depthwise, same */
+			rows_same(b, h, oh, 2, 2, 0, c); /* pointwise, pool */
+		}
+		for (int p0 = 0; p0 < oh;) {
+			if (c[p0]) {
+				memcpy(y + p0 * orow, y + (p0 - 1) * orow,
+				    orow * sizeof *y);
+				p0++;
+				continue;
+			}
+			int p1 = p0 + 1;
+			while (p1 < oh && p1 - p0 < BAND / 2 && !c[p1])
+				p1++;
+			int y0 = 2 * p0, nr = 2 * (p1 - p0);
+			if (nr > h - y0)
+				nr = h - y0;
 			ir_dwconv_rows(&n->dw[i], x, 1, h, h, y0, y0 + nr, tmp);
 			ir_conv_forward(&n->pw[i], tmp, 1, nr, h, pw, NULL, ws);
 			ir_maxpool(pw, 1, nr, h, co, 2, 2, IR_PAD_SAME,
-			    y + (size_t)(y0 / 2) * oh * co);
+			    y + p0 * orow);
+			p0 = p1;
 		}
+		memcpy(a, c, (size_t)oh);
 		h = oh;
 		t = x, x = y, y = t;
 	}
@@ -352,6 +409,17 @@ forward(const struct ir_tinydet *n, int S, float *scratch,
 	ir_maxpool(y, 1, h, h, tiny_ch[5], 2, 1, IR_PAD_SAME, x);
 	ir_conv_forward(&n->conv8, x, 1, h, h, y, NULL, ws);
 	return y;
+}
+
+const float *
+ir_tinydet_grid(const struct ir_tinydet *n, const struct ir_image *img,
+    int S, int reuse, float *scratch)
+{
+	struct layout l;
+
+	layout(n, S, &l);
+	ir_resize_batch_tensor_norm(img, NULL, 1, S, 0, &tiny_norm, scratch);
+	return forward(n, S, scratch, &l, reuse);
 }
 
 int
@@ -363,13 +431,13 @@ ir_tinydet_detect(const struct ir_tinydet *n, const struct ir_image *img,
 	int G = S / 32;
 
 	*nd = 0;
-	if (S < 32 || S % 32 != 0)
+	if (S < 32 || S % 32 != 0 || S > MAXS)
 		return ir_err(err, IR_EINVAL,
-		    "tiny face detector: input size %d is not a positive "
-		    "multiple of 32", S);
+		    "tiny face detector: input size %d is not a multiple of "
+		    "32 from 32 to %d", S, MAXS);
 	layout(n, S, &l);
 	ir_resize_batch_tensor_norm(img, NULL, 1, S, 0, &tiny_norm, scratch);
-	const float *grid = forward(n, S, scratch, &l);
+	const float *grid = forward(n, S, scratch, &l, 1);
 
 	struct ir_det *cand = (struct ir_det *)(scratch + l.in + 2 * l.act +
 	    l.tmp + l.ws);
