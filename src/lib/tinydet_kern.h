@@ -17,49 +17,131 @@ static void
 KV(conv0_row)(const float *restrict in, int S, int y, size_t R,
     float *restrict ring)
 {
-	const float *r = in + (size_t)y * S * 3;
+	const float *restrict r = in + (size_t)y * S * 3;
 	float *slot = ring + (size_t)(y & 3) * 3 * 2 * R;
+	float *restrict e0 = slot, *restrict o0 = e0 + R;
+	float *restrict e1 = o0 + R, *restrict o1 = e1 + R;
+	float *restrict e2 = o1 + R, *restrict o2 = e2 + R;
 
-	for (int c = 0; c < 3; c++) {
-		float *e = slot + (size_t)c * 2 * R, *o = e + R;
-		for (int j = 0; j < S / 2; j++) {
-			e[j] = r[(2 * j) * 3 + c];
-			o[j] = r[(2 * j + 1) * 3 + c];
+	int j = 0;
+#if VW == 16
+	/* 32 pixels (6 vectors, R G B interleaved) at a time, split by
+	 * two-source shuffles: channels apart (indices 3p + c, from a0|a1
+	 * then a2), then even and odd pixels apart */
+	typedef int v16i __attribute__((vector_size(64)));
+	typedef KV(v16) v16;
+	typedef KV(v16u) v16u;
+	static const v16i m1[3] = {
+		{ 0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0 },
+		{ 1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0 },
+		{ 2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0 },
+	};
+	static const v16i m2[3] = {
+		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 20, 23, 26, 29 },
+		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 18, 21, 24, 27, 30 },
+		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19, 22, 25, 28, 31 },
+	};
+	const v16i ev = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+	    28, 30 };
+	const v16i od = { 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+	    29, 31 };
+	float *restrict dst[3][2] = { { e0, o0 }, { e1, o1 }, { e2, o2 } };
+
+	for (; j + 16 <= S / 2; j += 16) {
+		const float *q = r + (size_t)6 * j;
+		v16 a[6], lo, hi;
+		for (int k = 0; k < 6; k++)
+			a[k] = *(const v16u *)(q + 16 * k);
+		for (int c = 0; c < 3; c++) {
+			lo = __builtin_shuffle(__builtin_shuffle(a[0], a[1],
+			    m1[c]), a[2], m2[c]);
+			hi = __builtin_shuffle(__builtin_shuffle(a[3], a[4],
+			    m1[c]), a[5], m2[c]);
+			*(v16u *)(dst[c][0] + j) = __builtin_shuffle(lo, hi, ev);
+			*(v16u *)(dst[c][1] + j) = __builtin_shuffle(lo, hi, od);
 		}
+	}
+#endif
+	for (; j < S / 2; j++) {
+		e0[j] = r[6 * j];
+		e1[j] = r[6 * j + 1];
+		e2[j] = r[6 * j + 2];
+		o0[j] = r[6 * j + 3];
+		o1[j] = r[6 * j + 4];
+		o2[j] = r[6 * j + 5];
 	}
 }
 
+/* *out = the elementwise max of y[0..3] (lanes: tiles), in the order
+ * the direct convolution's pool takes it. */
+static inline void
+KV(max4)(const KV(v16) *y, KV(v16) *out)
+{
+	const float *a = (const float *)y;
+	float *o = (float *)out;
+
+	for (int l = 0; l < 16; l++) {
+		float b = a[l], q;
+		q = a[16 + l];
+		b = q > b ? q : b;
+		q = a[32 + l];
+		b = q > b ? q : b;
+		q = a[48 + l];
+		o[l] = q > b ? q : b;
+	}
+}
+
+/* Transposes the 16 x 16 matrix t (row r = t[r]) in place: at block
+ * sizes 8, 4, 2, 1 the off-diagonal blocks of each 2b x 2b block swap. */
+static inline void
+KV(transpose16)(KV(v16) *t)
+{
+	typedef int v16i __attribute__((vector_size(64)));
+#define TR_STAGE(b, lo, hi) do { \
+		const v16i ml = lo, mh = hi; \
+		for (int r = 0; r < 16; r++) \
+			if ((r & (b)) == 0) { \
+				KV(v16) p = t[r], q = t[r + (b)]; \
+				t[r] = __builtin_shuffle(p, q, ml); \
+				t[r + (b)] = __builtin_shuffle(p, q, mh); \
+			} \
+	} while (0)
+	TR_STAGE(8,
+	    ((v16i){ 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23 }),
+	    ((v16i){ 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+	    31 }));
+	TR_STAGE(4,
+	    ((v16i){ 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27 }),
+	    ((v16i){ 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30,
+	    31 }));
+	TR_STAGE(2,
+	    ((v16i){ 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29 }),
+	    ((v16i){ 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30,
+	    31 }));
+	TR_STAGE(1,
+	    ((v16i){ 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30 }),
+	    ((v16i){ 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15,
+	    31 }));
+#undef TR_STAGE
+}
+
 /*
- * The max of each tile's 4 outputs in row, + bias, face-api's leaky ReLU
- * (m = 0.1f x; relu(x - m) + m, MODEL-SPEC 2.4, rounded as written: no
- * contraction), into out (nt x 16). Scalar code over the 16 channels,
- * which the compiler vectorises with the ISA's own compares and max (GCC
- * lowers 64-byte vector compares to scalar code on AVX2).
+ * o[t][ch] = leaky(o[t][ch] + bias[ch]) for nt tiles, face-api's leaky
+ * ReLU (m = 0.1f x; relu(x - m) + m, MODEL-SPEC 2.4) rounded as written:
+ * no contraction. Adding the bias after the max is exact (both are
+ * monotonic).
  */
 #ifndef __clang__
 __attribute__((optimize("fp-contract=off")))
 #endif
 static void
-KV(max_leaky)(const float *restrict row, const float *restrict bias, int nt,
-    float *restrict out)
+KV(bias_leaky)(const float *restrict bias, int nt, float *restrict o)
 {
-	for (int px = 0; px < nt; px++) {
-		const float *a = row + (size_t)px * 64;
-		float *restrict o = out + (size_t)px * 16;
+	for (int t = 0; t < nt; t++, o += 16)
 		for (int ch = 0; ch < 16; ch++) {
-			float b = a[ch], q, m;
-			q = a[16 + ch];
-			b = q > b ? q : b;
-			q = a[32 + ch];
-			b = q > b ? q : b;
-			q = a[48 + ch];
-			b = q > b ? q : b;
-			b = b + bias[ch];
-			m = b * 0.1f;
-			q = b - m;
+			float b = o[ch] + bias[ch], m = b * 0.1f, q = b - m;
 			o[ch] = (q > 0.0f ? q : 0.0f) + m;
 		}
-	}
 }
 
 /*
@@ -67,8 +149,9 @@ KV(max_leaky)(const float *restrict row, const float *restrict bias, int nt,
  * Winograd weights (16 elements x 3 channels x 16), same[py] != 0: pooled
  * row py equals row py - 1 (copied, not computed; same may be NULL).
  * buf: conv0_buf(S) floats, 64-byte aligned: the ring (4 slots of
- * 3 x 2 x R floats), the transformed inputs of C0_TILES tiles (48
- * vectors) and their 2x2 outputs (C0_TILES x 64 floats).
+ * 3 x 2 x R floats), then vectors of C0_TILES lanes: the transformed
+ * inputs V (48), the column sums Rb (4 x 2 x 16) and the pooled outputs
+ * T (16, channels x tiles, transposed in place).
  */
 static void
 KV(conv0_pool)(const float *restrict in, int S, const float *restrict U,
@@ -81,8 +164,8 @@ KV(conv0_pool)(const float *restrict in, int S, const float *restrict U,
 	size_t R = C0_RING(S);
 	float *ring = buf;
 	v16 *V = (v16 *)(ring + 4 * 3 * 2 * R);
-	float *row = (float *)(V + 48);
-	const float *Vf = (const float *)V;
+	v16 (*Rb)[2][16] = (v16 (*)[2][16])(V + 48);
+	v16 *T = V + 48 + 4 * 2 * 16;
 
 	/* the lanes past the last column are computed and never used */
 	memset(ring, 0, 4 * 3 * 2 * R * sizeof *ring);
@@ -123,38 +206,46 @@ KV(conv0_pool)(const float *restrict in, int S, const float *restrict U,
 					V[(12 + dx) * 3 + c] = t[1][dx] - t[3][dx];
 				}
 			}
-			for (int i = 0; i < nt; i++) {
-				const v16 *u = (const v16 *)U;
-				v16 r0[4], r1[4];
-				/* keeps the compiler from hoisting all 48
-				 * weight vectors out of the loop into
-				 * (spilled) registers */
-				__asm__("" : "+r"(u));
-				/* Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]: by
-				 * columns x, r0 = M0x + M1x + M2x and
-				 * r1 = M1x - M2x - M3x, then the same across x */
-#define C0_M(e) (Vf[(e) * 48 + i] * u[(e) * 3] + \
-	    Vf[(e) * 48 + 16 + i] * u[(e) * 3 + 1] + \
-	    Vf[(e) * 48 + 32 + i] * u[(e) * 3 + 2])
-#define C0_COL(x) do { \
-		v16 m0 = C0_M(x), m1 = C0_M(4 + (x)); \
-		v16 m2 = C0_M(8 + (x)), m3 = C0_M(12 + (x)); \
-		r0[x] = m0 + m1 + m2; \
-		r1[x] = m1 - m2 - m3; \
-	} while (0)
-				C0_COL(0);
-				C0_COL(1);
-				C0_COL(2);
-				C0_COL(3);
-#undef C0_COL
-#undef C0_M
-				v16 *y = (v16 *)(row + (size_t)i * 64);
-				y[0] = r0[0] + r0[1] + r0[2];
-				y[1] = r0[1] - r0[2] - r0[3];
-				y[2] = r1[0] + r1[1] + r1[2];
-				y[3] = r1[1] - r1[2] - r1[3];
+			/* M = U . V per element, lanes = the 16 tiles, by
+			 * columns x of the 4x4 elements: r0 = M0x + M1x + M2x
+			 * and r1 = M1x - M2x - M3x (A^T = [1 1 1 0;
+			 * 0 1 -1 -1]) for every output channel o into Rb;
+			 * each weight is a broadcast scalar and the 12
+			 * element vectors of a column stay in registers */
+			for (int x = 0; x < 4; x++) {
+				v16 v[4][3];
+				for (int ey = 0; ey < 4; ey++)
+					for (int c = 0; c < 3; c++)
+						v[ey][c] = V[(ey * 4 + x) * 3 + c];
+				for (int o = 0; o < 16; o++) {
+					v16 m[4];
+					for (int ey = 0; ey < 4; ey++) {
+						const float *u = U +
+						    (size_t)(ey * 4 + x) * 48 + o;
+						m[ey] = v[ey][0] * u[0] +
+						    v[ey][1] * u[16] +
+						    v[ey][2] * u[32];
+					}
+					Rb[x][0][o] = m[0] + m[1] + m[2];
+					Rb[x][1][o] = m[1] - m[2] - m[3];
+				}
 			}
-			KV(max_leaky)(row, bias, nt,
+			/* the same across x gives the 2x2 outputs; their max
+			 * (the pool) per channel, then tiles x channels
+			 * transposed into the output rows */
+			for (int o = 0; o < 16; o++) {
+				v16 y[4];
+				y[0] = Rb[0][0][o] + Rb[1][0][o] + Rb[2][0][o];
+				y[1] = Rb[1][0][o] - Rb[2][0][o] - Rb[3][0][o];
+				y[2] = Rb[0][1][o] + Rb[1][1][o] + Rb[2][1][o];
+				y[3] = Rb[1][1][o] - Rb[2][1][o] - Rb[3][1][o];
+				KV(max4)(y, &T[o]);
+			}
+			KV(transpose16)(T);
+			for (int i = 0; i < nt; i++)
+				*(v16u *)(out + ((size_t)py * ph + px0 + i) *
+				    16) = T[i];
+			KV(bias_leaky)(bias, nt,
 			    out + ((size_t)py * ph + px0) * 16);
 		}
 	}
