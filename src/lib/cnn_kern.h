@@ -185,8 +185,10 @@ KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
 			const float *prow = fast ? img + (size_t)iy0 * rs : img;
 			for (int ox = 0; ox < ow; ox++) {
 				if (fast && ox >= xa && ox < xb) {
-					if (cv == c)
+					if (cv == c) {
+						ox = xb - 1; /* interior: below */
 						continue;
+					}
 					/* only the scalar tail channels */
 					int ix0 = ox * s - pl;
 					KV(dw_pixel)(d, img, iy0, ix0, rs, 0, 3, 0,
@@ -216,10 +218,45 @@ KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
 				VF bi = d->bias ? *(const VF *)(d->bias + i) :
 				    KV(splat)(0.0f);
 				int ox = xa;
-				/* stride 1: two neighbouring outputs share
-				 * two of their three input columns (12 loads
-				 * for 2 outputs instead of 18); each sum in
-				 * the order of the single-output loop */
+				/* stride 1: neighbouring outputs share input
+				 * columns (18 loads for 4 outputs, 12 for 2,
+				 * instead of 9 each), and 4 outputs are 4
+				 * independent chains of 9 multiply-adds, so
+				 * the adds' latency is hidden; each sum in the
+				 * order of the single-output loop */
+				for (; s == 1 && ox + 4 <= xb; ox += 4) {
+					const float *q = prow + (size_t)(ox - pl) *
+					    c + i;
+					VF x[6], a0, a1, a2, a3;
+					for (int t = 0; t < 6; t++)
+						x[t] = *(const VF *)(q + t * c);
+					a0 = x[0] * w0 + x[1] * w1 + x[2] * w2;
+					a1 = x[1] * w0 + x[2] * w1 + x[3] * w2;
+					a2 = x[2] * w0 + x[3] * w1 + x[4] * w2;
+					a3 = x[3] * w0 + x[4] * w1 + x[5] * w2;
+					q += rs;
+					for (int t = 0; t < 6; t++)
+						x[t] = *(const VF *)(q + t * c);
+					a0 = a0 + x[0] * w3 + x[1] * w4 + x[2] * w5;
+					a1 = a1 + x[1] * w3 + x[2] * w4 + x[3] * w5;
+					a2 = a2 + x[2] * w3 + x[3] * w4 + x[4] * w5;
+					a3 = a3 + x[3] * w3 + x[4] * w4 + x[5] * w5;
+					q += rs;
+					for (int t = 0; t < 6; t++)
+						x[t] = *(const VF *)(q + t * c);
+					a0 = a0 + x[0] * w6 + x[1] * w7 + x[2] * w8;
+					a1 = a1 + x[1] * w6 + x[2] * w7 + x[3] * w8;
+					a2 = a2 + x[2] * w6 + x[3] * w7 + x[4] * w8;
+					a3 = a3 + x[3] * w6 + x[4] * w7 + x[5] * w8;
+					float *o = orow + (size_t)ox * c + i;
+					*(VF *)o = KV(actv)(a0 * sc + bi, d->act);
+					*(VF *)(o + c) = KV(actv)(a1 * sc + bi,
+					    d->act);
+					*(VF *)(o + 2 * c) = KV(actv)(a2 * sc + bi,
+					    d->act);
+					*(VF *)(o + 3 * c) = KV(actv)(a3 * sc + bi,
+					    d->act);
+				}
 				for (; s == 1 && ox + 2 <= xb; ox += 2) {
 					const float *q = prow + (size_t)(ox - pl) *
 					    c + i;
