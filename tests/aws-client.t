@@ -105,6 +105,7 @@ AWS_ACCESS_KEY_ID=AKIASTANDINSTATIC01 AWS_SECRET_ACCESS_KEY=wrong-secret-0001 \
     run ir-queue depth sqs://envq
 like "$errout" "SQS GetQueueUrl on queue sqs://envq: SignatureDoesNotMatch: signature" \
     "SQS with a wrong secret: refused by the verifier, said clearly"
+is "$rc" 2 "ir-queue: refused credentials are a permanent error (exit 2)"
 ok "$(printf '%s' "$errout" | grep -q wrong-secret && echo 1 || echo 0)" \
     "the secret is not in the message"
 

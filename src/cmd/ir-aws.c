@@ -28,18 +28,6 @@ usage(void)
 }
 
 static int
-exit_code(int rc)
-{
-	switch (rc) {
-	case IR_OK: return IR_EXIT_OK;
-	case IR_ETEMP: case IR_ETIMEDOUT: case IR_ESYS:
-		return IR_EXIT_TEMPFAIL;
-	case IR_ENOENT: return IR_EXIT_NO;
-	default: return IR_EXIT_USAGE;
-	}
-}
-
-static int
 number(const char *s, int lo, int hi, const char *what)
 {
 	char *end;
@@ -90,7 +78,7 @@ main(int argc, char **argv)
 			usage();
 		if ((rc = ir_aws_whoami(src, sizeof src, akid, sizeof akid,
 		    &exp, err)) != IR_OK)
-			ir_die(exit_code(rc), "%s", err);
+			ir_die(ir_exit_code(rc), "%s", err);
 		printf("%s\t%s\t%lld\n", akid, src, exp / 1000);
 		return 0;
 	}
@@ -118,8 +106,8 @@ main(int argc, char **argv)
 		}
 		if (rc != IR_OK) {
 			ir_warn("%s", err);
-			if (exit_code(rc) > worst || worst == IR_EXIT_NO)
-				worst = exit_code(rc);
+			if (ir_exit_code(rc) > worst || worst == IR_EXIT_NO)
+				worst = ir_exit_code(rc);
 		}
 	}
 	return worst;

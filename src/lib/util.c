@@ -274,7 +274,7 @@ ir_exit_code(int status)
 {
 	switch (status) {
 	case IR_OK: return IR_EXIT_OK;
-	case IR_EINVAL: return IR_EXIT_USAGE;
+	case IR_EINVAL: case IR_EAUTH: return IR_EXIT_USAGE;
 	case IR_ENOENT: return IR_EXIT_NO;
 	default: return IR_EXIT_TEMPFAIL;
 	}

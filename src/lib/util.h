@@ -83,7 +83,8 @@ void ir_make_id(char out[27]);
 extern const char *ir_progname;
 void ir_setprog(const char *argv0);
 /* For tools: the exit code for a library status: IR_OK 0, IR_ENOENT 1
- * (nothing there), IR_EINVAL 2 (do not retry), anything else 75. */
+ * (nothing there), IR_EINVAL and IR_EAUTH 2 (retrying will not help),
+ * anything else (IR_ETEMP, IR_ETIMEDOUT, IR_ESYS) 75. */
 int ir_exit_code(int status);
 /* For tools: "prog: message\n" on stderr. */
 void ir_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
