@@ -174,6 +174,10 @@ is "$rc" 2 "ir-poll: unknown flag, exit 2"
 like "$errout" "usage: ir-poll" "with the usage line"
 run ir-submit -t soon img/paul.jpg
 is "$rc" 2 "ir-submit: bad -t, exit 2"
+like "$errout" 'bad -t seconds "soon"' "naming the option and its value"
+run ir-poll -t -1 </dev/null
+is "$rc" 2 "ir-poll: negative -t, exit 2"
+like "$errout" 'want 0\.\.86400' "with the range"
 run ir-submit </dev/null
 is "$rc:$out" "0:" "ir-submit with nothing to do: exit 0"
 run ir-poll </dev/null

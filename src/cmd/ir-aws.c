@@ -27,21 +27,6 @@ usage(void)
 	exit(IR_EXIT_USAGE);
 }
 
-static int
-number(const char *s, int lo, int hi, const char *what)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v < lo || v > hi) {
-		ir_warn("%s: %s: not a number from %d to %d", what, s, lo, hi);
-		usage();
-	}
-	return (int)v;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -53,13 +38,13 @@ main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "m:t:v:")) != -1) {
 		switch (c) {
 		case 'm':
-			o.max_receive = number(optarg, -1, 1000, "-m");
+			o.max_receive = ir_optint(optarg, "-m", -1, 1000);
 			break;
 		case 't':
-			ir_aws_set_timeout(number(optarg, 1, 86400, "-t"));
+			ir_aws_set_timeout(ir_optint(optarg, "-t", 1, 86400));
 			break;
 		case 'v':
-			o.visibility_s = number(optarg, 1, 43200, "-v");
+			o.visibility_s = ir_optint(optarg, "-v", 1, 43200);
 			break;
 		default:
 			usage();

@@ -12,7 +12,6 @@
  *    they are received with a short visibility timeout (FOREIGN_HIDE_S),
  *    so they come back by themselves, and are made visible again at exit.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,7 +262,7 @@ main(int argc, char **argv)
 	struct ir_queue_opts ro = { .max_receive = -1 };
 	struct ir_msg m[IR_QUEUE_MAX_BATCH];
 	const char *rflag = NULL;
-	char err[IR_ERRMAX], *rurl, *line = NULL, *end;
+	char err[IR_ERRMAX], *rurl, *line = NULL;
 	char store_err[IR_ERRMAX] = "";
 	struct ir_queue *q = NULL;
 	double timeout = 60, deadline, left;
@@ -278,13 +277,7 @@ main(int argc, char **argv)
 		case 'o': oflag = optarg; break;
 		case 'r': rflag = optarg; break;
 		case 't':
-			errno = 0;
-			timeout = strtod(optarg, &end);
-			if (errno || !*optarg || *end || !(timeout >= 0) ||
-			    timeout > 86400) {
-				ir_warn("-t %s: not a number of seconds", optarg);
-				usage();
-			}
+			timeout = ir_optnum(optarg, "-t seconds", 0, 86400);
 			break;
 		default: usage();
 		}

@@ -30,21 +30,6 @@ usage(void)
 	exit(IR_EXIT_USAGE);
 }
 
-static int
-number(const char *s, int lo, int hi, const char *what)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v < lo || v > hi) {
-		ir_warn("%s: %s: not a number from %d to %d", what, s, lo, hi);
-		usage();
-	}
-	return (int)v;
-}
-
 /* Prints a body on one line: backslash, TAB, CR and LF escaped. */
 static void
 put_escaped(const char *s, size_t n)
@@ -198,14 +183,17 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'c': o.create = 1; break;
 		case 'j': json = 1; break;
-		case 'm': o.max_receive = number(optarg, -1, 1000000,
-		    "-m"); break;
-		case 'n': max = number(optarg, 1, IR_QUEUE_MAX_BATCH, "-n");
+		case 'm':
+			o.max_receive = ir_optint(optarg, "-m", -1, 1000000);
 			break;
-		case 's': pause_ms = number(optarg, 0, 3600000, "-s"); break;
-		case 'v': vis = number(optarg, 0, IR_QUEUE_MAX_VISIBILITY,
-		    "-v"); break;
-		case 'w': wait = number(optarg, 0, IR_QUEUE_MAX_WAIT, "-w");
+		case 'n': max = ir_optint(optarg, "-n", 1, IR_QUEUE_MAX_BATCH);
+			break;
+		case 's': pause_ms = ir_optint(optarg, "-s", 0, 3600000); break;
+		case 'v':
+			vis = ir_optint(optarg, "-v", 0,
+			    IR_QUEUE_MAX_VISIBILITY);
+			break;
+		case 'w': wait = ir_optint(optarg, "-w", 0, IR_QUEUE_MAX_WAIT);
 			break;
 		default: usage();
 		}
@@ -253,7 +241,8 @@ main(int argc, char **argv)
 			}
 		}
 	} else if (!strcmp(cmd, "visibility")) {
-		int s = number(argv[0], 0, IR_QUEUE_MAX_VISIBILITY, "seconds");
+		int s = ir_optint(argv[0], "seconds", 0,
+		    IR_QUEUE_MAX_VISIBILITY);
 		for (i = 1; i < argc; i++) {
 			struct ir_msg m = { .handle = argv[i] };
 			if ((rc = ir_queue_change_visibility(q, &m, s, err))) {

@@ -8,7 +8,6 @@
  * (a printed ID has been queued). Temporary failures of the store or
  * queue are retried with jittered backoff until the -t deadline.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +181,7 @@ int
 main(int argc, char **argv)
 {
 	const char *qflag = NULL, *rflag = NULL, *sflag = NULL;
-	char *qurl, *rurl, *surl, err[IR_ERRMAX], *line = NULL, *end;
+	char *qurl, *rurl, *surl, err[IR_ERRMAX], *line = NULL;
 	struct ir_queue_opts ro = { .create = 1, .max_receive = -1 };
 	struct ir_queue_opts qo = { .create = 0 };
 	struct ir_queue *replies = NULL;
@@ -200,13 +199,7 @@ main(int argc, char **argv)
 		case 'r': rflag = optarg; break;
 		case 's': sflag = optarg; break;
 		case 't':
-			errno = 0;
-			timeout = strtod(optarg, &end);
-			if (errno || !*optarg || *end || !(timeout >= 0) ||
-			    timeout > 86400) {
-				ir_warn("-t %s: not a number of seconds", optarg);
-				usage();
-			}
+			timeout = ir_optnum(optarg, "-t seconds", 0, 86400);
 			break;
 		default: usage();
 		}
