@@ -48,10 +48,13 @@ struct variant {
 	    const float *, const float *, const float *, int, float *);
 	void (*maxpool)(const float *, int, int, int, int, int, int, int,
 	    float *);
+	void (*conv_pool2)(const struct ir_conv *, const float *, int, int,
+	    float *);
 };
 
 #define VARIANT(s) { #s, epilogue_##s, dwconv_##s, gemm_##s, \
-	conv_direct_##s, wino_in_##s, wino_out_##s, maxpool_##s }
+	conv_direct_##s, wino_in_##s, wino_out_##s, maxpool_##s, \
+	conv_pool2_##s }
 static const struct variant variants[] = {
 	VARIANT(avx512), VARIANT(avx2), VARIANT(generic),
 };
@@ -561,6 +564,22 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 			v->epilogue(o, nr, c->cout, c->scale, c->bias,
 			    res ? res + r0 * c->cout : NULL, c->act);
 	}
+}
+
+void
+ir_conv_pool2(const struct ir_conv *c, const float *in, int h, int w,
+    float *tmp, float *out, float *ws)
+{
+	if (h <= 0 || w <= 0)
+		return;
+	if (effective_algo(c) == IR_CONV_IM2COL_OWN && is_1x1(c) &&
+	    c->stride == 1) {
+		count(&st_conv[IR_CONV_IM2COL_OWN]);
+		variant()->conv_pool2(c, in, h, w, out);
+		return;
+	}
+	ir_conv_forward(c, in, 1, h, w, tmp, NULL, ws);
+	ir_maxpool(tmp, 1, h, w, c->cout, 2, 2, IR_PAD_SAME, out);
 }
 
 /* ---- the other layers -------------------------------------------------- */

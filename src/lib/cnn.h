@@ -162,6 +162,16 @@ void ir_dwconv_rows(const struct ir_dwconv *d, const float *in, int n,
     int h, int w, int oy0, int oy1, float *out);
 
 /*
+ * A 1x1 convolution c (stride 1) on one h x w image and a 2x2/2 max pool
+ * (`same`) after it, into out (ceil(h/2) x ceil(w/2) x cout): the same
+ * values as ir_conv_forward then ir_maxpool. Fused (the convolution's
+ * output never stored) when c runs on our own GEMM; otherwise through
+ * tmp (h x w x cout floats) and ws (ir_conv_workspace(c, 1, h, w)).
+ */
+void ir_conv_pool2(const struct ir_conv *c, const float *in, int h, int w,
+    float *tmp, float *out, float *ws);
+
+/*
  * Separable conv: depthwise d (its scale/bias/act applied if set) into tmp
  * (n x oh x ow x d->c floats), then the 1x1 conv pw (stride 1) into out.
  * ws: ir_conv_workspace(pw, n, oh, ow) floats (0 for a prepared 1x1).

@@ -466,6 +466,102 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 	}
 }
 
+/* Elementwise max of two vectors, the first kept on ties. */
+static inline VF
+KV(vmax)(VF a, VF b)
+{
+	typedef __typeof__(a > b) vi;
+	vi m = b > a;
+	return (VF)(((vi)b & m) | ((vi)a & ~m));
+}
+
+/*
+ * One 2x2 pool window of a 1x1 convolution: the mr (1, 2 or 4) pixels
+ * a[0..mr-1] (K floats each) times the column block b, the epilogue, the
+ * max over the pixels, into c (2 vectors). Without a scale the max comes
+ * first and the bias and activation (all monotonic) once after: the same
+ * values as epilogue-then-max, for a quarter of the epilogue.
+ */
+static inline __attribute__((always_inline)) void
+KV(pool_block)(const int MR, int K, const float *const *a, const float *b,
+    float *c, const struct KV(ep) *e, int j)
+{
+	VF acc[4][2];
+	for (int r = 0; r < MR; r++)
+		acc[r][0] = acc[r][1] = (VF){0};
+#pragma GCC unroll 4
+	for (int k = 0; k < K; k++, b += IR_PANEL) {
+		VF b0 = *(const VF *)b;
+		VF b1 = *(const VF *)(b + VW);
+		for (int r = 0; r < MR; r++) {
+			acc[r][0] += a[r][k] * b0;
+			acc[r][1] += a[r][k] * b1;
+		}
+	}
+	VF s0 = KV(splat)(1.0f), s1 = s0, b0 = {0}, b1 = {0};
+	if (e->scale)
+		s0 = *(const VF *)(e->scale + j),
+		s1 = *(const VF *)(e->scale + j + VW);
+	if (e->bias)
+		b0 = *(const VF *)(e->bias + j),
+		b1 = *(const VF *)(e->bias + j + VW);
+	if (!e->scale) {
+		VF m0 = acc[0][0], m1 = acc[0][1];
+		for (int r = 1; r < MR; r++) {
+			m0 = KV(vmax)(m0, acc[r][0]);
+			m1 = KV(vmax)(m1, acc[r][1]);
+		}
+		*(VF *)c = KV(actv)(m0 + b0, e->act);
+		*(VF *)(c + VW) = KV(actv)(m1 + b1, e->act);
+		return;
+	}
+	VF m0 = KV(actv)(acc[0][0] * s0 + b0, e->act);
+	VF m1 = KV(actv)(acc[0][1] * s1 + b1, e->act);
+	for (int r = 1; r < MR; r++) {
+		m0 = KV(vmax)(m0, KV(actv)(acc[r][0] * s0 + b0, e->act));
+		m1 = KV(vmax)(m1, KV(actv)(acc[r][1] * s1 + b1, e->act));
+	}
+	*(VF *)c = m0;
+	*(VF *)(c + VW) = m1;
+}
+
+/*
+ * 1x1 convolution (stride 1, packed weights Bp, K = cin, N = cout) with
+ * its epilogue, then a 2x2/2 max pool with `same` padding (an odd last
+ * row or column pools what there is): in h x w x K, out
+ * ceil(h/2) x ceil(w/2) x N. The convolution's output never exists.
+ */
+static void
+KV(conv_pool2)(const struct ir_conv *cv, const float *in, int h, int w,
+    float *out)
+{
+	struct KV(ep) e = { cv->scale, cv->bias, NULL, 0, cv->act, 1 };
+	int K = cv->cin, N = cv->cout, oh = (h + 1) / 2, ow = (w + 1) / 2;
+
+	for (int j = 0; j < N; j += 2 * VW) {
+		const float *b = PANEL_AT(cv->wt, K, j);
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				const float *a[4];
+				int mr = 0;
+				for (int dy = 0; dy < 2; dy++)
+					for (int dx = 0; dx < 2; dx++)
+						if (2 * oy + dy < h &&
+						    2 * ox + dx < w)
+							a[mr++] = in + ((size_t)
+							    (2 * oy + dy) * w +
+							    2 * ox + dx) * K;
+				float *c = out + ((size_t)oy * ow + ox) * N + j;
+				if (mr == 4)
+					KV(pool_block)(4, K, a, b, c, &e, j);
+				else if (mr == 2)
+					KV(pool_block)(2, K, a, b, c, &e, j);
+				else
+					KV(pool_block)(1, K, a, b, c, &e, j);
+			}
+	}
+}
+
 /* The 8-point transforms of F(6x6,3x3): r[k*st] = (B^T x)[k] and
  * r[k*st] = (A^T x)[k] (6 outputs). Coefficients checked against direct
  * correlation (tests/unit/cnn.c runs every tile size). */

@@ -350,10 +350,10 @@ rows_same(const unsigned char *in, int h, int oh, int k, int s, int pb,
  * the buffers x and y.
  *
  * Blocks conv1..conv4 (stride-2 pool) run in bands of up to BAND/2 pooled
- * rows: the band's depthwise rows into tmp (ir_dwconv_rows), its pointwise
- * output right after them in tmp, pooled into the other map buffer while
- * both (~100 and ~200 KB) are still in cache, instead of whole maps of up
- * to 2.7 and 5.5 MB going out to memory and back. A band starts on an even
+ * rows: the band's depthwise rows into tmp (ir_dwconv_rows), then the
+ * pointwise conv and the pool fused (ir_conv_pool2) into the other map
+ * buffer while the band (~100 KB) is still in cache, instead of whole maps
+ * of up to 2.7 and 5.5 MB going out to memory and back. A band starts on an even
  * depthwise row, so it pools on its own exactly as the whole map does
  * (`same` pads only after the last, odd row). Pooled rows that repeat the
  * row above (rows_same()) end a band and are copied.
@@ -400,9 +400,8 @@ forward(const struct ir_tinydet *n, int S, float *scratch,
 			if (nr > h - y0)
 				nr = h - y0;
 			ir_dwconv_rows(&n->dw[i], x, 1, h, h, y0, y0 + nr, tmp);
-			ir_conv_forward(&n->pw[i], tmp, 1, nr, h, pw, NULL, ws);
-			ir_maxpool(pw, 1, nr, h, co, 2, 2, IR_PAD_SAME,
-			    y + p0 * orow);
+			ir_conv_pool2(&n->pw[i], tmp, nr, h, pw, y + p0 * orow,
+			    ws);
 			p0 = p1;
 		}
 		memcpy(a, c, (size_t)oh);

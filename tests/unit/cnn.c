@@ -161,6 +161,59 @@ test_conv(const char *var, const struct ccase *t)
 	free(mag), free(ws);
 }
 
+/* ir_conv_pool2 (1x1 conv fused with a 2x2/2 `same` max pool) against the
+ * naive conv then the naive pool; odd sizes pool partial windows. */
+static void
+test_conv_pool(const char *var)
+{
+	static const struct { int h, w, cin, cout, act, scale; } cs[] = {
+		{ 8, 8, 16, 32, IR_ACT_LEAKY, 0 },
+		{ 7, 9, 16, 32, IR_ACT_LEAKY, 0 },
+		{ 5, 3, 24, 64, IR_ACT_RELU, 1 },
+		{ 1, 1, 32, 32, IR_ACT_RELU6, 0 },
+		{ 6, 11, 128, 96, IR_ACT_NONE, 1 },
+		{ 3, 4, 8, 40, IR_ACT_LEAKY, 0 },   /* cout % 32: BLAS path */
+	};
+	char err[IR_ERRMAX], what[256];
+
+	for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+		int h = cs[i].h, w = cs[i].w, cin = cs[i].cin, co = cs[i].cout;
+		int oh = (h + 1) / 2, ow = (w + 1) / 2;
+		struct ir_conv c = { .kh = 1, .kw = 1, .cin = cin, .cout = co,
+			.stride = 1, .pad = IR_PAD_SAME, .act = cs[i].act };
+		float *wt = rnd((size_t)cin * co), *in = rnd((size_t)h * w * cin);
+		float *sc = rnd(co), *bi = rnd(co);
+		size_t nc = (size_t)h * w * co, no = (size_t)oh * ow * co;
+		float *conv = ir_xaligned(nc * sizeof(float));
+		float *ref = ir_xaligned(no * sizeof(float));
+		float *out = rnd(no), *tmp = ir_xaligned(nc * sizeof(float));
+		double *mag = ir_xmalloc(nc * sizeof(double));
+		double *pmag = ir_xmalloc(no * sizeof(double));
+
+		c.w = wt;
+		c.scale = cs[i].scale ? sc : NULL;
+		c.bias = bi;
+		int r = ir_conv_prepare(&c, err);
+		float *ws = ir_xaligned((ir_conv_workspace(&c, 1, h, w) + 1) *
+		    sizeof(float));
+		ref_conv(in, 1, h, w, cin, 1, 1, co, 1, IR_PAD_SAME, wt, c.scale,
+		    c.bias, NULL, cs[i].act, conv, mag);
+		ref_maxpool(conv, 1, h, w, co, 2, 2, IR_PAD_SAME, ref);
+		for (size_t k = 0; k < no; k++)
+			pmag[k] = 1.0 + fabs(ref[k]) * 10;
+		ir_conv_pool2(&c, in, h, w, tmp, out, ws);
+		double e = worst(out, ref, pmag, no);
+		snprintf(what, sizeof what, "conv 1x1 + pool %dx%dx%d -> "
+		    "%dx%dx%d act%d%s%s (err %.3g)", h, w, cin, oh, ow, co,
+		    cs[i].act, cs[i].scale ? " scale" : "",
+		    c.algo == IR_CONV_IM2COL_OWN ? " fused" : " unfused", e);
+		ok(r == 0 && e <= 1.0, NULL, var, what);
+		ir_conv_release(&c);
+		free(wt), free(in), free(sc), free(bi), free(conv), free(ref);
+		free(out), free(tmp), free(mag), free(pmag), free(ws);
+	}
+}
+
 struct dcase {
 	int n, h, w, c, k, s, pad, act, affine;
 };
@@ -493,6 +546,7 @@ main(void)
 		for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
 			test_dw(vars[v], &dws[i]);
 		test_pools(vars[v]);
+		test_conv_pool(vars[v]);
 		test_misc(vars[v]);
 	}
 	/* 2 BLAS threads through the same kernels; a large 1x1 conv on our
