@@ -345,7 +345,8 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "tiny-size", required_argument, NULL, 'S' },
-		{ "tiny-landmarks", no_argument, NULL, 1 },
+		{ "tiny-landmarks", no_argument, NULL,
+		    IR_OPT_TINY_LANDMARKS },
 		{ "min-score", required_argument, NULL, 2 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "visibility", required_argument, NULL, 3 },
@@ -380,35 +381,12 @@ main(int argc, char **argv)
 			o.json = 1;
 			o.flags |= IR_RESULT_LANDMARKS;
 			break;
-		case 'd':
-			if (strcmp(optarg, "tiny") == 0)
-				o.eng.detector = IR_DET_TINY;
-			else if (strcmp(optarg, "ssd") == 0)
-				o.eng.detector = IR_DET_SSD;
-			else
-				ir_die(IR_EXIT_USAGE, "bad detector \"%s\" "
-				    "(want tiny or ssd)", optarg);
-			break;
-		case 'S':
-			o.eng.tiny_size = ir_optint(optarg, "tiny size", 32,
-			    1024);
-			if (o.eng.tiny_size % 32)
-				ir_die(IR_EXIT_USAGE, "bad tiny size %s "
-				    "(want a multiple of 32)", optarg);
-			break;
-		case 1:
-			o.eng.tiny_landmarks = 1;
-			break;
 		case 2:
 			o.eng.min_score = ir_optnum(optarg, "minimum score",
 			    0.001, 0.999);
 			break;
 		case 't':
 			o.threshold = ir_optnum(optarg, "threshold", 1e-9, 1e9);
-			break;
-		case 'T':
-			o.eng.threads = ir_optint(optarg, "thread count", 1,
-			    256);
 			break;
 		case 'm':
 			o.max_pixels = (long)ir_optnum(optarg, "pixel limit", 1,
@@ -445,7 +423,8 @@ main(int argc, char **argv)
 			    "maximum receive count", 1, 1000);
 			break;
 		default:
-			usage();
+			if (!ir_engine_option(&o.eng, c, optarg))
+				usage();
 		}
 	}
 	argc -= optind;

@@ -334,7 +334,8 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "tiny-size", required_argument, NULL, 'S' },
-		{ "tiny-landmarks", no_argument, NULL, 1 },
+		{ "tiny-landmarks", no_argument, NULL,
+		    IR_OPT_TINY_LANDMARKS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -352,35 +353,13 @@ main(int argc, char **argv)
 		case 'g':
 			gpath = optarg;
 			break;
-		case 'd':
-			if (strcmp(optarg, "tiny") == 0)
-				s.eng.detector = IR_DET_TINY;
-			else if (strcmp(optarg, "ssd") == 0)
-				s.eng.detector = IR_DET_SSD;
-			else
-				ir_die(IR_EXIT_USAGE, "bad detector \"%s\" "
-				    "(want tiny or ssd)", optarg);
-			break;
-		case 'S':
-			s.eng.tiny_size = ir_optint(optarg, "tiny size", 32,
-			    1024);
-			if (s.eng.tiny_size % 32)
-				ir_die(IR_EXIT_USAGE, "bad tiny size %s "
-				    "(want a multiple of 32)", optarg);
-			break;
-		case 1:
-			s.eng.tiny_landmarks = 1;
-			break;
-		case 'T':
-			s.eng.threads = ir_optint(optarg, "thread count", 1,
-			    256);
-			break;
 		case 'm':
 			s.max_pixels = ir_optint(optarg, "pixel limit", 1,
 			    2000000000L);
 			break;
 		default:
-			usage();
+			if (!ir_engine_option(&s.eng, c, optarg))
+				usage();
 		}
 	}
 	argc -= optind;

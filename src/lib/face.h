@@ -119,6 +119,17 @@ struct ir_engine;
 int ir_engine_open(struct ir_engine **e, const struct ir_engine_opts *o,
     char *err);
 
+/* getopt_long code of --tiny-landmarks for ir_engine_option. */
+#define IR_OPT_TINY_LANDMARKS 0x100
+
+/*
+ * For tools: applies opt, if it is one of the engine options the tools
+ * share (-d tiny|ssd, -S/--tiny-size N, -T N, --tiny-landmarks as
+ * IR_OPT_TINY_LANDMARKS), with its argument to o and returns 1; returns 0
+ * for any other opt. A bad value is a usage error: ir_die, exit 2.
+ */
+int ir_engine_option(struct ir_engine_opts *o, int opt, const char *arg);
+
 /*
  * A second engine sharing e's weights (read-only, reference counted: the
  * engines may be closed in any order), with its own arena, for another

@@ -252,6 +252,35 @@ check_image(const struct ir_image *img, char *err)
 	return IR_OK;
 }
 
+int
+ir_engine_option(struct ir_engine_opts *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'd':
+		if (strcmp(arg, "tiny") == 0)
+			o->detector = IR_DET_TINY;
+		else if (strcmp(arg, "ssd") == 0)
+			o->detector = IR_DET_SSD;
+		else
+			ir_die(IR_EXIT_USAGE, "bad detector \"%s\" (want tiny "
+			    "or ssd)", arg);
+		return 1;
+	case 'S':
+		o->tiny_size = ir_optint(arg, "tiny size", 32, 1024);
+		if (o->tiny_size % 32)
+			ir_die(IR_EXIT_USAGE, "bad tiny size %s (want a "
+			    "multiple of 32)", arg);
+		return 1;
+	case 'T':
+		o->threads = ir_optint(arg, "thread count", 1, 256);
+		return 1;
+	case IR_OPT_TINY_LANDMARKS:
+		o->tiny_landmarks = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * The tiny detector's input size for a W x H image. Fixed when the caller
  * chose one (face-api's behaviour). By default 416, but never more than
