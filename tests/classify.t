@@ -114,4 +114,26 @@ is "$rc" 1 "nobody recognised: exit status 1"
 like "$out" "	unknown	0\.[0-9][0-9]\$" "-t: unknown keeps its distance"
 run ir-classify -g "$G" tests/data/images/noface.jpg $D/face_images_100/test_03.jpg
 is "$rc" 0 "one recognised among several: exit status 0"
+
+# --jpeg faceapi: face-api's own pixels, so face-api's own descriptors
+# (the oracle, tests/data/reference) from the JPEG file itself; the
+# default decoder lands near them but not on them.
+R=tests/data/reference
+dist() { # JSON FILE: largest distance of ours to face-api's SSD faces
+	jq -n --slurpfile a "$1" --slurpfile b "$R/faceapi_results.json" '
+	    [$a[0].faces, ($b[0]["sample2.jpg"].ssd | sort_by(-(.box[2] * .box[3])))]
+	    | transpose | map([.[0].descriptor, .[1].descriptor] | transpose
+	    | map((.[0] - .[1]) * (.[0] - .[1])) | add | sqrt) | max'
+}
+ir-classify -d ssd -D --jpeg faceapi $R/images/sample2.jpg >"$T_TMP/fa.json"
+ir-classify -d ssd -D $R/images/sample2.jpg >"$T_TMP/lj.json"
+is "$(jq '.faces | length' "$T_TMP/fa.json")" 3 "--jpeg faceapi: sample2's 3 faces"
+d=$(dist "$T_TMP/fa.json")
+ok "$(awk -v d="$d" 'BEGIN { print (d < 0.001) ? 0 : 1 }')" \
+    "--jpeg faceapi: descriptors within 0.001 of face-api's ($d)"
+d=$(dist "$T_TMP/lj.json")
+ok "$(awk -v d="$d" 'BEGIN { print (d > 0.001 && d < 0.2) ? 0 : 1 }')" \
+    "default decoder: near face-api's, not equal ($d)"
+run ir-classify --jpeg jpeg-js $R/images/sample2.jpg
+is "$rc" 2 "--jpeg with an unknown decoder: exit 2"
 done_testing

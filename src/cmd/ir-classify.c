@@ -184,7 +184,7 @@ one(struct slot *sl, long seq, const char *path)
 
 	res.name = path;
 	t0 = ir_now_ms();
-	rc = ir_image_load(path, o->max_pixels, &img, err);
+	rc = ir_image_load_with(path, o->max_pixels, o->eng.jpeg, &img, err);
 	t0 = ir_now_ms() - t0;
 	if (rc == IR_OK) {
 		rc = ir_engine_faces(sl->e, &img, sl->faces, IR_MAX_FACES, &n,
@@ -347,6 +347,7 @@ main(int argc, char **argv)
 		{ "tiny-size", required_argument, NULL, 'S' },
 		{ "tiny-landmarks", no_argument, NULL,
 		    IR_OPT_TINY_LANDMARKS },
+		{ "jpeg", required_argument, NULL, IR_OPT_JPEG },
 		{ "min-score", required_argument, NULL, 2 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "visibility", required_argument, NULL, 3 },
@@ -354,7 +355,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o = { 0 };
-	struct ir_worker_opts w = { .batch = IR_QUEUE_MAX_BATCH,
+	struct ir_worker_opts w = { .batch = 0,   /* by queue: worker.h */
 	    .idle_s = IR_WORKER_IDLE_DEFAULT };
 	const char *qf = NULL, *sf = NULL, *of = NULL;
 	int c, wmode = 0;

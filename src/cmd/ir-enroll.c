@@ -101,7 +101,7 @@ enroll_one(struct enr *s, const char *name, const char *file)
 	int rc, n = 0;
 
 	open_engine(s);
-	rc = ir_image_load(file, s->max_pixels, &img, err);
+	rc = ir_image_load_with(file, s->max_pixels, s->eng.jpeg, &img, err);
 	if (rc == IR_OK) {
 		rc = ir_engine_faces(s->e, &img, faces, IR_MAX_FACES, &n,
 		    NULL, err);
@@ -336,6 +336,7 @@ main(int argc, char **argv)
 		{ "tiny-size", required_argument, NULL, 'S' },
 		{ "tiny-landmarks", no_argument, NULL,
 		    IR_OPT_TINY_LANDMARKS },
+		{ "jpeg", required_argument, NULL, IR_OPT_JPEG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};

@@ -102,6 +102,10 @@ struct ir_engine_opts {
 				   num_jitters idea: steadier descriptors for
 				   tiny faces, 9 times their cost); 0:
 				   $IR_JITTER, else 48; < 0: off */
+	int jpeg;               /* for the tools, which decode: their JPEG
+				   decoder (image.h's IR_JPEG_LIBJPEG 0,
+				   IR_JPEG_FACEAPI); the engine itself takes
+				   decoded images */
 };
 
 /* Most detections one image can yield (the highest scoring are kept). */
@@ -119,14 +123,16 @@ struct ir_engine;
 int ir_engine_open(struct ir_engine **e, const struct ir_engine_opts *o,
     char *err);
 
-/* getopt_long code of --tiny-landmarks for ir_engine_option. */
+/* getopt_long codes of --tiny-landmarks and --jpeg for ir_engine_option. */
 #define IR_OPT_TINY_LANDMARKS 0x100
+#define IR_OPT_JPEG 0x101
 
 /*
  * For tools: applies opt, if it is one of the engine options the tools
  * share (-d tiny|ssd, -S/--tiny-size N, -T N, --tiny-landmarks as
- * IR_OPT_TINY_LANDMARKS), with its argument to o and returns 1; returns 0
- * for any other opt. A bad value is a usage error: ir_die, exit 2.
+ * IR_OPT_TINY_LANDMARKS, --jpeg libjpeg|faceapi as IR_OPT_JPEG), with its
+ * argument to o and returns 1; returns 0 for any other opt. A bad value
+ * is a usage error: ir_die, exit 2.
  */
 int ir_engine_option(struct ir_engine_opts *o, int opt, const char *arg);
 

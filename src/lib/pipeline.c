@@ -30,6 +30,7 @@
 #include "face.h"
 #include "facenet.h"
 #include "facenets.h"
+#include "image.h"
 #include "model.h"
 #include "util.h"
 
@@ -276,6 +277,15 @@ ir_engine_option(struct ir_engine_opts *o, int opt, const char *arg)
 		return 1;
 	case IR_OPT_TINY_LANDMARKS:
 		o->tiny_landmarks = 1;
+		return 1;
+	case IR_OPT_JPEG:
+		if (strcmp(arg, "libjpeg") == 0)
+			o->jpeg = IR_JPEG_LIBJPEG;
+		else if (strcmp(arg, "faceapi") == 0)
+			o->jpeg = IR_JPEG_FACEAPI;
+		else
+			ir_die(IR_EXIT_USAGE, "bad JPEG decoder \"%s\" (want "
+			    "libjpeg or faceapi)", arg);
 		return 1;
 	}
 	return 0;

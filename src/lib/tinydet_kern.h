@@ -11,6 +11,17 @@
 typedef float KV(v16) __attribute__((vector_size(64)));
 typedef float KV(v16u) __attribute__((vector_size(64), aligned(4)));
 
+/* A two-source shuffle of 16-float vectors with 16 constant indices
+ * (0-15 the first vector, 16-31 the second), in GCC's and clang's words. */
+#ifndef C0_SHUF
+#ifdef __clang__
+#define C0_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define C0_SHUF(a, b, ...) __builtin_shuffle(a, b, \
+	(__attribute__((vector_size(64))) int){ __VA_ARGS__ })
+#endif
+#endif
+
 /* Input row y (S x 3, interleaved) into its ring slot: per channel the
  * even columns, then the odd ones, R floats each. */
 static void
@@ -28,38 +39,38 @@ KV(conv0_row)(const float *restrict in, int S, int y, size_t R,
 	/* 32 pixels (6 vectors, R G B interleaved) at a time, split by
 	 * two-source shuffles: channels apart (indices 3p + c, from a0|a1
 	 * then a2), then even and odd pixels apart */
-	typedef int v16i __attribute__((vector_size(64)));
 	typedef KV(v16) v16;
 	typedef KV(v16u) v16u;
-	static const v16i m1[3] = {
-		{ 0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0 },
-		{ 1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0 },
-		{ 2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0 },
-	};
-	static const v16i m2[3] = {
-		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 20, 23, 26, 29 },
-		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 18, 21, 24, 27, 30 },
-		{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19, 22, 25, 28, 31 },
-	};
-	const v16i ev = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-	    28, 30 };
-	const v16i od = { 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
-	    29, 31 };
-	float *restrict dst[3][2] = { { e0, o0 }, { e1, o1 }, { e2, o2 } };
 
 	for (; j + 16 <= S / 2; j += 16) {
 		const float *q = r + (size_t)6 * j;
 		v16 a[6], lo, hi;
 		for (int k = 0; k < 6; k++)
 			a[k] = *(const v16u *)(q + 16 * k);
-		for (int c = 0; c < 3; c++) {
-			lo = __builtin_shuffle(__builtin_shuffle(a[0], a[1],
-			    m1[c]), a[2], m2[c]);
-			hi = __builtin_shuffle(__builtin_shuffle(a[3], a[4],
-			    m1[c]), a[5], m2[c]);
-			*(v16u *)(dst[c][0] + j) = __builtin_shuffle(lo, hi, ev);
-			*(v16u *)(dst[c][1] + j) = __builtin_shuffle(lo, hi, od);
-		}
+#define C0_CH(c, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, y0, y1, y2, \
+	    y3, y4, y5, e, o) do { \
+		lo = C0_SHUF(C0_SHUF(a[0], a[1], x0, x1, x2, x3, x4, x5, x6, \
+		    x7, x8, x9, x10, 0, 0, 0, 0, 0), a[2], 0, 1, 2, 3, 4, 5, \
+		    6, 7, 8, 9, y0, y1, y2, y3, y4, y5); \
+		hi = C0_SHUF(C0_SHUF(a[3], a[4], x0, x1, x2, x3, x4, x5, x6, \
+		    x7, x8, x9, x10, 0, 0, 0, 0, 0), a[5], 0, 1, 2, 3, 4, 5, \
+		    6, 7, 8, 9, y0, y1, y2, y3, y4, y5); \
+		*(v16u *)((e) + j) = C0_SHUF(lo, hi, 0, 2, 4, 6, 8, 10, 12, \
+		    14, 16, 18, 20, 22, 24, 26, 28, 30); \
+		*(v16u *)((o) + j) = C0_SHUF(lo, hi, 1, 3, 5, 7, 9, 11, 13, \
+		    15, 17, 19, 21, 23, 25, 27, 29, 31); \
+	} while (0)
+		/* R: 3p for p < 11 from a0|a1, the rest from a2 (1, 4, ..
+		 * 13); G: 3p + 1 likewise; B: 3p + 2, p < 10, then a2's
+		 * 0, 3, .. 15. Index 10 of the second shuffle takes the
+		 * first's 11th value for R and G, a2's for B. */
+		C0_CH(0, 0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30,
+		    10, 17, 20, 23, 26, 29, e0, o0);
+		C0_CH(1, 1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31,
+		    10, 18, 21, 24, 27, 30, e1, o1);
+		C0_CH(2, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0,
+		    16, 19, 22, 25, 28, 31, e2, o2);
+#undef C0_CH
 	}
 #endif
 	for (; j < S / 2; j++) {
@@ -96,32 +107,26 @@ KV(max4)(const KV(v16) *y, KV(v16) *out)
 static inline void
 KV(transpose16)(KV(v16) *t)
 {
-	typedef int v16i __attribute__((vector_size(64)));
-#define TR_STAGE(b, lo, hi) do { \
-		const v16i ml = lo, mh = hi; \
+#define TR_STAGE(b, LO, HI) do { \
 		for (int r = 0; r < 16; r++) \
 			if ((r & (b)) == 0) { \
 				KV(v16) p = t[r], q = t[r + (b)]; \
-				t[r] = __builtin_shuffle(p, q, ml); \
-				t[r + (b)] = __builtin_shuffle(p, q, mh); \
+				t[r] = C0_SHUF(p, q, LO); \
+				t[r + (b)] = C0_SHUF(p, q, HI); \
 			} \
 	} while (0)
-	TR_STAGE(8,
-	    ((v16i){ 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23 }),
-	    ((v16i){ 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
-	    31 }));
-	TR_STAGE(4,
-	    ((v16i){ 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27 }),
-	    ((v16i){ 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30,
-	    31 }));
-	TR_STAGE(2,
-	    ((v16i){ 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29 }),
-	    ((v16i){ 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30,
-	    31 }));
-	TR_STAGE(1,
-	    ((v16i){ 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30 }),
-	    ((v16i){ 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15,
-	    31 }));
+#define L(...) __VA_ARGS__
+	/* new row r: p at j where (j & b) == 0, else q at j - b; new row
+	 * r + b: p at j + b where (j & b) == 0, else q at j */
+	TR_STAGE(8, L(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+	    L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
+	TR_STAGE(4, L(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+	    L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31));
+	TR_STAGE(2, L(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+	    L(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31));
+	TR_STAGE(1, L(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+	    L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31));
+#undef L
 #undef TR_STAGE
 }
 

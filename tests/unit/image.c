@@ -4,17 +4,25 @@
  * pixels, JPEG baseline/progressive/grayscale/CMYK against the decoded
  * original, PNG alpha onto white, 16-bit gray, palette with tRNS, and
  * every refusal (empty, text, truncated JPEG and PNG, a lying header,
- * the pixel limit, bad PPM headers). Run from the top of the tree (or
- * with IR_TOP set to it).
+ * the pixel limit, bad PPM headers).
+ * Then the IR_JPEG_FACEAPI decoder's pixels against jpeg-js's, value for
+ * value: every file in
+ * tests/data/jpeg (each sampling layout, odd sizes, progressive, restart
+ * markers, gray, Adobe RGB/CMYK/YCCK; jpeg-js's pixels committed beside
+ * them), the 8 reference photos and the 100 course images (jpeg-js's
+ * pixels written into tests/out/jpeg by node when absent, as the oracle
+ * test does). Run from the top of the tree (or with IR_TOP set to it).
  */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "image.h"
 
 static int tn, tfail;
-static char dir[4096];
+static char dir[4200];
 
 static void
 ok(int cond, const char *what)
@@ -28,7 +36,7 @@ ok(int cond, const char *what)
 static int
 load(const char *name, long max, struct ir_image *im, char *err)
 {
-	char p[4200];
+	char p[8400];
 
 	snprintf(p, sizeof p, "%s/%s", dir, name);
 	return ir_image_load(p, max, im, err);
@@ -56,19 +64,124 @@ px(const struct ir_image *im, int x, int y, int r, int g, int b)
 	return p[0] == r && p[1] == g && p[2] == b;
 }
 
+/*
+ * Values (of w*h*3) in which our decoding of jpg differs from the PPM
+ * jpeg-js made of it; -1 if either does not load or the sizes differ.
+ */
+static long
+jsdiff(const char *jpg, const char *ppm)
+{
+	struct ir_image a, b;
+	char err[IR_ERRMAX];
+	long d = -1;
+	size_t i, n;
+
+	if (ir_image_load_with(jpg, 0, IR_JPEG_FACEAPI, &a, err) != IR_OK) {
+		printf("# %s: %s\n", jpg, err);
+		return -1;
+	}
+	if (ir_image_load(ppm, 0, &b, err) != IR_OK) {
+		printf("# %s: %s\n", ppm, err);
+		ir_image_free(&a);
+		return -1;
+	}
+	if (a.w == b.w && a.h == b.h) {
+		n = (size_t)a.w * a.h * 3;
+		for (i = 0, d = 0; i < n; i++)
+			d += a.rgb[i] != b.rgb[i];
+	}
+	ir_image_free(&a);
+	ir_image_free(&b);
+	return d;
+}
+
+/* Basename of path without its extension, into buf. */
+static const char *
+stem(const char *path, char *buf, size_t size)
+{
+	const char *s = strrchr(path, '/');
+	char *dot;
+
+	snprintf(buf, size, "%s", s ? s + 1 : path);
+	if ((dot = strrchr(buf, '.')) != NULL)
+		*dot = 0;
+	return buf;
+}
+
+/*
+ * jpeg-js's pixels of the JPEGs matching pattern (relative to the top),
+ * written by node into outdir unless probe is there already.
+ */
+static int
+js_ppms(const char *top, const char *tool, const char *pattern,
+    const char *outdir, const char *probe)
+{
+	char cmd[16384], p[8192];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/%s", outdir, probe);
+	if (stat(p, &st) == 0 && st.st_size > 0)
+		return 0;
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cd '%s/tests/tools' && "
+	    "NODE_PATH='%s/tests/node/node_modules' OUT='%s' node %s "
+	    "'%s'/%s", outdir, top, top, outdir, tool, top, pattern);
+	return system(cmd);
+}
+
+/* Each JPEG matching pattern against outdir/NAME.ppm: one test each, or
+ * with what set, one test for all of them. */
+static void
+js_compare(const char *pattern, const char *outdir, const char *what)
+{
+	glob_t g;
+	char name[1024], ppm[8192], msg[9000];
+	size_t i, bad = 0;
+	long d, total = 0;
+
+	if (glob(pattern, 0, NULL, &g) != 0) {
+		ok(0, pattern);
+		return;
+	}
+	for (i = 0; i < g.gl_pathc; i++) {
+		snprintf(ppm, sizeof ppm, "%s/%s.ppm", outdir,
+		    stem(g.gl_pathv[i], name, sizeof name));
+		d = jsdiff(g.gl_pathv[i], ppm);
+		if (what == NULL) {
+			snprintf(msg, sizeof msg, "%s: pixels identical to "
+			    "jpeg-js's (%ld values differ)", name, d);
+			ok(d == 0, msg);
+		} else if (d != 0 && ++bad <= 5) {
+			printf("# %s: %ld values differ from jpeg-js's\n", name,
+			    d);
+		}
+		if (d > 0)
+			total += d;
+	}
+	if (what != NULL) {
+		snprintf(msg, sizeof msg, "%s: all %zu pixel-identical to "
+		    "jpeg-js's (%zu differ, %ld values)", what, g.gl_pathc, bad,
+		    total);
+		ok(bad == 0 && g.gl_pathc > 0, msg);
+	}
+	globfree(&g);
+}
+
 static void
 refused(const char *name, long max, const char *want)
 {
 	struct ir_image im;
-	char err[IR_ERRMAX], what[1200];
+	char err[IR_ERRMAX], what[1200], p[8400];
 	int rc;
 
-	err[0] = 0;
-	rc = load(name, max, &im, err);
-	snprintf(what, sizeof what, "%s refused: \"%s\" (got \"%s\")", name,
-	    want, err);
-	ok(rc == IR_EINVAL && strstr(err, want) != NULL && im.rgb == NULL &&
-	    im.w == 0, what);
+	for (int jpeg = IR_JPEG_LIBJPEG; jpeg <= IR_JPEG_FACEAPI; jpeg++) {
+		err[0] = 0;
+		snprintf(p, sizeof p, "%s/%s", dir, name);
+		rc = ir_image_load_with(p, max, jpeg, &im, err);
+		snprintf(what, sizeof what, "%s refused%s: \"%s\" (got \"%s\")",
+		    name, jpeg ? " (IR_JPEG_FACEAPI)" : "", want, err);
+		ok(rc == IR_EINVAL && strstr(err, want) != NULL &&
+		    im.rgb == NULL && im.w == 0, what);
+	}
 }
 
 static void
@@ -83,16 +196,52 @@ mem_refused(const char *buf, size_t len, const char *want, const char *what)
 		ir_image_free(&im);
 }
 
+/* IR_JPEG_FACEAPI: JPEG pixels exactly as face-api's decoder (jpeg-js)
+ * has them. */
+static void
+jpeg_js_tests(const char *top)
+{
+	char pat[8192], out[8192];
+
+	snprintf(pat, sizeof pat, "%s/tests/data/jpeg/*.jpg", top);
+	snprintf(out, sizeof out, "%s/tests/data/jpeg", top);
+	js_compare(pat, out, NULL);
+
+	/* not tests/out/oracle: the oracle test may be writing there now */
+	snprintf(out, sizeof out, "%s/tests/out/jpeg/reference", top);
+	ok(js_ppms(top, "jpeg_pixels.cjs", "tests/data/reference/images/*.jpg",
+	    out, "sample6.ppm") == 0, "jpeg-js's pixels of the reference "
+	    "photos (node tests/tools/jpeg_pixels.cjs into tests/out/jpeg)");
+	snprintf(pat, sizeof pat, "%s/tests/data/reference/images/*.jpg", top);
+	js_compare(pat, out, NULL);
+
+	snprintf(out, sizeof out, "%s/tests/out/jpeg/cse546", top);
+	ok(js_ppms(top, "jpeg_pixels.cjs",
+	    "tests/data/cse546/face_images_100/*.jpg", out, "test_99.ppm") == 0,
+	    "jpeg-js's pixels of the course images "
+	    "(node tests/tools/jpeg_pixels.cjs into tests/out/jpeg)");
+	snprintf(pat, sizeof pat, "%s/tests/data/cse546/face_images_100/*.jpg",
+	    top);
+	js_compare(pat, out, "course images");
+}
+
 int
 main(void)
 {
 	struct ir_image ref, im;
 	char err[IR_ERRMAX];
 	const char *top = getenv("IR_TOP");
+	static char topbuf[4096];
 	double d;
 	int rc;
 
-	snprintf(dir, sizeof dir, "%s/tests/data/images", top ? top : ".");
+	/* absolute: the node commands below run in another folder */
+	if (realpath(top ? top : ".", topbuf) == NULL) {
+		printf("Bail out! cannot resolve %s\n", top ? top : ".");
+		return 1;
+	}
+	top = topbuf;
+	snprintf(dir, sizeof dir, "%s/tests/data/images", top);
 	rc = load("paul.ppm", 0, &ref, err);
 	ok(rc == IR_OK && ref.w == 64 && ref.h == 64, "PPM P6 decodes");
 	if (rc != IR_OK) {
@@ -104,8 +253,21 @@ main(void)
 
 	rc = load("../cse546/face_images_100/test_00.jpg", 0, &im, err);
 	ok(rc == IR_OK && mad(&im, &ref) == 0,
-	    "baseline JPEG equals djpeg's ISLOW pixels exactly");
+	    "baseline JPEG equals djpeg's ISLOW pixels exactly (default)");
 	ir_image_free(&im);
+	/* paul.ppm is djpeg's decoding (ISLOW, fancy upsampling); jpeg-js's
+	 * is a level or two away here and there */
+	{
+		char p[8400];
+
+		snprintf(p, sizeof p, "%s/../cse546/face_images_100/"
+		    "test_00.jpg", dir);
+		rc = ir_image_load_with(p, 0, IR_JPEG_FACEAPI, &im, err);
+		d = rc == IR_OK ? mad(&im, &ref) : -1;
+		ok(d > 0 && d < 1, "IR_JPEG_FACEAPI: baseline JPEG close to, "
+		    "not equal to, djpeg's pixels");
+		ir_image_free(&im);
+	}
 
 	rc = load("progressive.jpg", 0, &im, err);
 	d = rc == IR_OK ? mad(&im, &ref) : -1;
@@ -176,7 +338,7 @@ main(void)
 		unsigned char *buf;
 		size_t len, cut;
 		int all = 1;
-		char p[4200];
+		char p[8400];
 
 		snprintf(p, sizeof p, "%s/alpha.png", dir);
 		if (ir_read_file(p, &buf, &len, 0, err) == IR_OK) {
@@ -221,6 +383,8 @@ main(void)
 		    "P5 with a comment and maxval 15 scales to 0..255");
 		ir_image_free(&im);
 	}
+	jpeg_js_tests(top);
+
 	ir_image_free(&ref);
 	ir_image_free(&ref);  /* twice is harmless */
 	printf("1..%d\n", tn);
