@@ -310,8 +310,11 @@ main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	find_top();
 	snprintf(outdir, sizeof outdir, "%s/tests/out/oracle", top);
-	/* 6 photos in the main file, 3 in the extra one (sample5 in both) */
-	printf("1..%d\n", 2 + 9 + 9 + 9 * 2 + 9 + 2);
+	/* 6 photos in the main file, 3 in the extra one (sample5 in both):
+	 * SSD and tiny on PPM pixels, the same on JPEGs through the face-api
+	 * decoder, then through the default one (SSD with its same-crop
+	 * check) */
+	printf("1..%d\n", 2 + 9 + 9 + 9 + 9 + 9 * 2 + 9 + 2);
 
 	ok(make_ppms(outdir) == 0, "oracle pixels written by jpeg-js "
 	    "(node tests/tools/to_ppm.cjs into tests/out/oracle)");
