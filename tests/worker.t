@@ -110,4 +110,17 @@ n=$(answers | grep -c '"id":"H')
 is "$n" 20 "heartbeat: 20 slow requests, 20 answers"
 ! grep -q redelivered "$T_TMP/hb1.log" "$T_TMP/hb2.log"
 ok $? "no message redelivered while its worker was busy with it"
+
+# --jpeg faceapi: the worker decodes as ir-classify --jpeg faceapi does
+# (the same boxes, to the last digit), not as the default decoder.
+S2=$T_TOP/tests/data/reference/images/sample2.jpg
+ir-store put "$IN" k/s2.jpg "$S2"
+request J1 k/s2.jpg
+ir-classify -w -i 1 --jpeg faceapi 2>/dev/null
+box() { jq -c '[.faces[].box]'; }
+wbox=$(answers | grep '"id":"J1"' | box)
+is "$wbox" "$(ir-classify -j --jpeg faceapi "$S2" | box)" \
+    "worker --jpeg faceapi: the boxes of ir-classify --jpeg faceapi"
+ok "$([ "$wbox" != "$(ir-classify -j "$S2" | box)" ] && echo 0 || echo 1)" \
+    "and not the default decoder's"
 done_testing

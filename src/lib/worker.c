@@ -1,23 +1,37 @@
 /*
- * worker.c: the app tier. One process: one request-queue handle (receive
- * is only ever called from the main thread), `threads` engines cloned from
- * one set of weights, one gallery shared read-only.
+ * worker.c: the app tier. One process: two handles on the request queue
+ * (one receives, on the main thread only; the other deletes and extends
+ * leases, under qlock) and on the output store (one reads stored results,
+ * one writes new ones), `threads` engines cloned from one set of weights,
+ * one gallery shared read-only.
  *
- * A batch, in order:
- *   1. receive up to `batch` messages (long poll);
- *   2. parse each; for a valid request look for results/ID.json in the
- *      output store (a redelivery: resend that, do not recompute), else
- *      fetch the image from the input store;
- *   3. classify the images to do, spread over the engines;
- *   4. for each: put the result (unless it came from the store), send it
- *      to the reply queue, delete the request. A failed put or a
- *      temporary send failure leaves the request in the queue: it comes
- *      back after its lease and is answered then (from the store if the
- *      put had worked), so no answer is lost and none is computed twice.
- * While a batch is in hand a heartbeat thread extends the leases of its
- * messages every visibility/3 seconds. The batch mutex serialises the
- * heartbeat with deletes, as the spool rewrites a handle in place when its
- * lease changes.
+ * Each request, in a pipeline of threads:
+ *   1. main: receive up to `batch` messages (long poll), each then in
+ *      hand;
+ *   2. main: parse each; for a valid request look for results/ID.json in
+ *      the output store (a redelivery: resend that, do not recompute),
+ *      else fetch the image from the input store;
+ *   3. engines (one thread each): classify the images, in receive order;
+ *   4. finisher: in receive order, as each is done: put the result
+ *      (unless it came from the store), send it to the reply queue,
+ *      delete the request. A failed put or a temporary send failure
+ *      leaves the request in the queue: it comes back after its lease and
+ *      is answered then (from the store if the put had worked), so no
+ *      answer is lost and none is computed twice.
+ * The main thread receives the next batch as soon as the engines have
+ * taken every image of the last, so when an engine finishes an image the
+ * next is fetched already, and the answering of one image overlaps the
+ * classification of the next: the engines wait for no I/O. A worker holds
+ * at most one batch beyond what its engines work on, so with small
+ * batches the last requests of a burst spread evenly over the workers.
+ * If the queue is empty while the engines are busy, the main thread waits
+ * for them before it long-polls again: what arrives meanwhile goes to an
+ * idle worker, and the idle time (-i) counts from the last image.
+ * While requests are in hand a heartbeat thread extends their leases
+ * every visibility/3 seconds; qlock serialises it with deletes, as the
+ * spool rewrites a handle in place when its lease changes. On a stop
+ * (SIGTERM) nothing more is received and every request in hand is
+ * finished.
  *
  * Requests that cannot be processed (not JSON, no key, missing image, not
  * an image) get an error result when they carry an id and a reply queue,
@@ -50,6 +64,7 @@ struct ir_classifier {
 	struct ir_gallery *g;        /* shared by clones */
 	int owns_g;
 	double threshold;
+	int jpeg;                    /* JPEG decoder (image.h) */
 	struct ir_face *faces;       /* IR_MAX_FACES, reused per image */
 	struct ir_match *match;
 };
@@ -65,6 +80,7 @@ ir_classifier_open(const struct ir_engine_opts *eo, const char *gallery,
 	c->g = ir_xcalloc(1, sizeof *c->g);
 	c->owns_g = 1;
 	c->threshold = threshold;
+	c->jpeg = eo->jpeg;
 	ir_gallery_init(c->g);
 	if (gallery && *gallery &&
 	    (rc = ir_gallery_load(gallery, c->g, err)) != IR_OK) {
@@ -96,6 +112,7 @@ ir_classifier_clone(struct ir_classifier *c, struct ir_classifier **out,
 	}
 	d->g = c->g;
 	d->threshold = c->threshold;
+	d->jpeg = c->jpeg;
 	d->faces = ir_xcalloc(IR_MAX_FACES, sizeof *d->faces);
 	d->match = ir_xcalloc(IR_MAX_FACES, sizeof *d->match);
 	*out = d;
@@ -131,7 +148,7 @@ ir_classify_buf(struct ir_classifier *c, const char *id, const char *name,
 	char *line;
 
 	t0 = ir_now_ms();
-	if (ir_image_decode(buf, len, 0, &img, err) != IR_OK)
+	if (ir_image_decode_with(buf, len, 0, c->jpeg, &img, err) != IR_OK)
 		r.error = err;
 	else {
 		double td = ir_now_ms() - t0;
@@ -166,12 +183,19 @@ ir_result_key(const char *id, char *out, size_t outsz)
 /* ---------------------------------------------------------------- */
 /* The worker loop                                                   */
 
-/* I_NEW: not (yet) prepared, e.g. the store failed: left in the queue. */
-enum { I_NEW, I_SKIP, I_PENDING, I_READY, I_DONE };
+/*
+ * An item's state. I_NEW: not prepared (the store failed): left in the
+ * queue to come back after its lease. I_SKIP: deleted without an answer.
+ * I_PENDING: its image waits for an engine; I_RUNNING: an engine has it;
+ * I_READY: its result is there (computed, stored or an error result).
+ */
+enum { I_NEW, I_SKIP, I_PENDING, I_RUNNING, I_READY };
 
 struct item {
-	struct ir_msg m;
-	int state;
+	struct ir_msg m;                /* m.handle: under qlock */
+	int state;                      /* set by the main thread before
+	                                   the item is ready, then by an
+	                                   engine under lock */
 	char *id, *name, *key, *reply;  /* from the request; owned */
 	unsigned char *img;
 	size_t len;
@@ -179,10 +203,12 @@ struct item {
 	int from_store;
 	char label[IR_GALLERY_NAMEMAX + 1];
 	double ms;
-	int done;                       /* deleted; under the batch lock */
-	int settled;                    /* classified (or never to be):
+	int done;                       /* out of the heartbeat's care
+	                                   (deleted or given up); under
+	                                   qlock */
+	int settled;                    /* no engine will touch it again:
 	                                   the finisher may take it; under
-	                                   fin_lock */
+	                                   lock */
 };
 
 struct reply {                      /* a cached reply-queue handle */
@@ -192,26 +218,46 @@ struct reply {                      /* a cached reply-queue handle */
 };
 #define NREPLY 16
 
+/*
+ * The items in hand are a ring of nslot slots, by receive order:
+ *
+ *   fin <= comp <= ready <= fill,   fill - fin <= nslot
+ *
+ * [fin, fill) are in hand (received, not yet finished): the heartbeat
+ * extends their leases. [fin, ready) are prepared: engines take the
+ * I_PENDING ones in order (none is before comp), the finisher finishes
+ * them in order as each settles. [ready, fill) were received and are being prepared by the main
+ * thread. Positions only grow (modulo nslot gives the slot). fill and
+ * ready move on the main thread, fin on the finisher; all under lock, and
+ * fin also under qlock (a slot is freed only under qlock, so the
+ * heartbeat, holding qlock, never sees a slot change under it).
+ */
 struct worker {
 	const struct ir_worker_opts *o;
-	struct ir_queue *q;
-	struct ir_store *in, *out;
+	struct ir_queue *q;             /* receive: main thread only */
+	struct ir_queue *qo;            /* delete, visibility: under qlock */
+	struct ir_store *in, *out;      /* main thread: images, stored
+	                                   results */
+	struct ir_store *put;           /* finisher: results */
 	struct ir_classifier **cl;
 	int ncl;
-	struct reply reply[NREPLY];
-	/* the batch in hand, guarded by lock */
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	struct item items[IR_QUEUE_MAX_BATCH];
-	int nitems;
-	int quit;
-	/* classification of a batch */
-	pthread_mutex_t next_lock;
-	int next;
-	/* the finisher: store, answer, delete, overlapping the next image */
-	pthread_mutex_t fin_lock;
-	pthread_cond_t fin_cv;
-	struct ir_worker_stats st;
+	struct reply reply[NREPLY];     /* finisher only */
+	pthread_mutex_t qlock;          /* qo and the receipt handles;
+	                                   taken before lock */
+	pthread_mutex_t lock;           /* the ring */
+	pthread_cond_t work_cv;         /* engines: an item is pending */
+	pthread_cond_t fin_cv;          /* finisher: an item settled */
+	pthread_cond_t main_cv;         /* main: pending ran out, room */
+	pthread_cond_t hb_cv;           /* heartbeat: quit (with qlock) */
+	struct item *items;
+	int nslot;
+	unsigned long fin, comp, ready, fill;
+	int npending;                   /* I_PENDING in [comp, ready) */
+	int nrunning;                   /* I_RUNNING */
+	double last_busy;               /* ms: an engine last finished */
+	int quit;                       /* no more items will come */
+	int hb_quit;
+	struct ir_worker_stats st;      /* finisher only (until joined) */
 };
 
 static void
@@ -272,7 +318,8 @@ item_error(struct item *it, const char *why)
 	it->state = I_READY;
 }
 
-/* Step 2 for one message: parse; find a stored result or the image. */
+/* Step 2 for one message (main thread): parse; find a stored result or
+ * the image. */
 static int
 prepare(struct worker *w, struct item *it, char *err)
 {
@@ -342,68 +389,59 @@ prepare(struct worker *w, struct item *it, char *err)
 	return IR_OK;
 }
 
-struct cjob {
+struct ejob {
 	struct worker *w;
 	int k;
+	pthread_t th;
 };
 
+/* Step 3, an engine thread: the pending items, in order, until quit. */
 static void *
-classify_some(void *arg)
+engine_main(void *arg)
 {
-	struct cjob *cj = arg;
-	struct worker *w = cj->w;
-	struct ir_classifier *c = w->cl[cj->k];
+	struct ejob *ej = arg;
+	struct worker *w = ej->w;
+	struct ir_classifier *c = w->cl[ej->k];
 
+	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		struct item *it;
+		struct item *it = NULL;
 		double t0;
-		int i;
 
-		pthread_mutex_lock(&w->next_lock);
-		while (w->next < w->nitems && w->items[w->next].state != I_PENDING)
-			w->next++;
-		i = w->next < w->nitems ? w->next++ : -1;
-		pthread_mutex_unlock(&w->next_lock);
-		if (i < 0)
-			return NULL;
-		it = &w->items[i];
+		while (w->comp < w->ready) {
+			it = &w->items[w->comp++ % w->nslot];
+			if (it->state == I_PENDING)
+				break;
+			it = NULL;
+		}
+		if (!it) {
+			if (w->quit)
+				break;
+			pthread_cond_wait(&w->work_cv, &w->lock);
+			continue;
+		}
+		it->state = I_RUNNING;
+		w->nrunning++;
+		if (--w->npending == 0)
+			pthread_cond_signal(&w->main_cv);  /* fetch more */
+		pthread_mutex_unlock(&w->lock);
 		t0 = ir_now_ms();
 		it->result = ir_classify_buf(c, it->id, it->name, it->img,
 		    it->len, it->label, sizeof it->label);
 		it->ms = ir_now_ms() - t0;
 		free(it->img);
 		it->img = NULL;
-		pthread_mutex_lock(&w->fin_lock);
+		pthread_mutex_lock(&w->lock);
 		it->state = I_READY;
 		it->settled = 1;
-		pthread_cond_broadcast(&w->fin_cv);
-		pthread_mutex_unlock(&w->fin_lock);
+		w->nrunning--;
+		w->last_busy = ir_now_ms();
+		pthread_cond_signal(&w->fin_cv);
+		if (w->npending + w->nrunning == 0)
+			pthread_cond_signal(&w->main_cv);  /* engines idle */
 	}
-}
-
-/* Step 3: the images to do, over the engines. */
-static void
-classify_batch(struct worker *w)
-{
-	pthread_t th[64];
-	struct cjob cj[64];
-	int todo = 0, i, nt;
-
-	for (i = 0; i < w->nitems; i++)
-		todo += w->items[i].state == I_PENDING;
-	if (!todo)
-		return;
-	w->next = 0;
-	nt = todo < w->ncl ? todo : w->ncl;
-	for (i = 0; i < nt; i++)
-		cj[i] = (struct cjob){ w, i };
-	for (i = 1; i < nt; i++)
-		if (pthread_create(&th[i], NULL, classify_some, &cj[i]) != 0)
-			break;
-	nt = i;
-	classify_some(&cj[0]);
-	for (i = 1; i < nt; i++)
-		pthread_join(th[i], NULL);
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
 }
 
 static struct ir_queue *
@@ -437,24 +475,23 @@ reply_queue(struct worker *w, const char *url, char *err)
 	return w->reply[lru].q;
 }
 
-/* Deletes a request (under the batch lock: the heartbeat may be
- * rewriting its handle). */
+/* Deletes a request (under qlock: the heartbeat may be rewriting its
+ * handle). */
 static void
 delete_msg(struct worker *w, struct item *it)
 {
 	char err[IR_ERRMAX];
 	int rc;
 
-	pthread_mutex_lock(&w->lock);
-	rc = ir_queue_delete(w->q, &it->m, err);
-	it->state = I_DONE;
+	pthread_mutex_lock(&w->qlock);
+	rc = ir_queue_delete(w->qo, &it->m, err);
 	it->done = 1;
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->qlock);
 	if (rc != IR_OK)
 		wlog(w, "%s: delete: %s", it->id ? it->id : "?", err);
 }
 
-/* Step 4 for one item. */
+/* Step 4 for one item (finisher thread): store, answer, delete. */
 static void
 finish(struct worker *w, struct item *it)
 {
@@ -472,7 +509,7 @@ finish(struct worker *w, struct item *it)
 		                        back after its lease */
 	if (!it->from_store) {
 		ir_result_key(it->id, key, sizeof key);
-		rc = ir_store_put(w->out, key, it->result, strlen(it->result),
+		rc = ir_store_put(w->put, key, it->result, strlen(it->result),
 		    "application/json", err);
 		if (rc != IR_OK) {
 			wlog(w, "%s: cannot store the result: %s (left for "
@@ -506,7 +543,48 @@ finish(struct worker *w, struct item *it)
 	delete_msg(w, it);
 }
 
-/* Extends the leases of the batch in hand every visibility/3 seconds. */
+/*
+ * Step 4, the finisher thread: the items in receive order, each as soon
+ * as it has settled, so the store and queue writes of one image overlap
+ * the classification of the next; then frees its slot. Returns when quit
+ * is set and every prepared item is finished.
+ */
+static void *
+finisher_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct item *it = &w->items[w->fin % w->nslot];
+
+		if (w->fin == w->ready || !it->settled) {
+			if (w->quit && w->fin == w->ready)
+				break;
+			pthread_cond_wait(&w->fin_cv, &w->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&w->lock);
+		finish(w, it);
+		pthread_mutex_lock(&w->qlock);
+		pthread_mutex_lock(&w->lock);
+		it->done = 1;
+		item_free(it);
+		w->fin++;
+		if (w->comp < w->fin)   /* nothing pending before fin */
+			w->comp = w->fin;
+		/* Wake the main thread only when this made its turn come
+		 * (wait_for_turn): every wake-up takes a core from an engine. */
+		if (w->npending == 0 && w->fill - w->fin + w->o->batch ==
+		    (unsigned long)w->nslot)
+			pthread_cond_signal(&w->main_cv);
+		pthread_mutex_unlock(&w->qlock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Extends the leases of the items in hand every visibility/3 seconds. */
 static void *
 heartbeat_main(void *arg)
 {
@@ -514,11 +592,12 @@ heartbeat_main(void *arg)
 	int vis = w->o->visibility_s;
 	char err[IR_ERRMAX];
 	struct timespec ts;
+	unsigned long lo, hi, p;
 
 	long step = vis * 1000L / 3;    /* milliseconds */
 
-	pthread_mutex_lock(&w->lock);
-	while (!w->quit) {
+	pthread_mutex_lock(&w->qlock);
+	while (!w->hb_quit) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += step / 1000;
 		ts.tv_nsec += step % 1000 * 1000000L;
@@ -526,58 +605,88 @@ heartbeat_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		if (pthread_cond_timedwait(&w->cv, &w->lock, &ts) == 0 ||
-		    w->quit)
+		if (pthread_cond_timedwait(&w->hb_cv, &w->qlock, &ts) == 0 ||
+		    w->hb_quit)
 			continue;
-		for (int i = 0; i < w->nitems; i++) {
-			struct item *it = &w->items[i];
+		/* With qlock held no slot in [fin, fill) is freed. */
+		pthread_mutex_lock(&w->lock);
+		lo = w->fin;
+		hi = w->fill;
+		pthread_mutex_unlock(&w->lock);
+		for (p = lo; p < hi; p++) {
+			struct item *it = &w->items[p % w->nslot];
 
 			if (it->done || !it->m.handle)
 				continue;
-			if (ir_queue_change_visibility(w->q, &it->m, vis,
+			if (ir_queue_change_visibility(w->qo, &it->m, vis,
 			    err) != IR_OK)
 				wlog(w, "heartbeat: message %s: %s",
 				    it->m.id ? it->m.id : "?", err);
 		}
 	}
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->qlock);
 	return NULL;
 }
 
+/* Makes messages received after a stop visible again at once. */
 static void
 release(struct worker *w, struct ir_msg *m, int n)
 {
 	char err[IR_ERRMAX];
 
+	pthread_mutex_lock(&w->qlock);
 	for (int i = 0; i < n; i++) {
-		if (ir_queue_change_visibility(w->q, &m[i], 0, err) != IR_OK)
+		if (ir_queue_change_visibility(w->qo, &m[i], 0, err) != IR_OK)
 			wlog(w, "release: %s", err);
 		ir_msg_free(&m[i]);
 	}
+	pthread_mutex_unlock(&w->qlock);
 }
 
-static void finish(struct worker *, struct item *);
+/* A timed wait on main_cv: a stop is only a flag set by a signal
+ * handler, so the main thread looks at it four times a second. */
+static void
+main_wait(struct worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 250 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&w->main_cv, &w->lock, &ts);
+}
 
 /*
- * Step 4 for a batch, in message order, on its own thread: each item as
- * soon as it is settled, so the store and queue writes of one image
- * overlap the classification of the next.
+ * Waits (main thread) until the next receive is due: no item is left
+ * waiting for an engine and a whole batch fits in the ring; or a stop.
+ * Sets *busy to the items the engines are working on, *inhand to all
+ * those in hand, and moves *last up to the time an engine last finished.
  */
-static void *
-finisher_main(void *arg)
+static void
+wait_for_turn(struct worker *w, int *busy, int *inhand, double *last)
 {
-	struct worker *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!stopped(w) && (w->npending > 0 ||
+	    w->fill - w->fin + w->o->batch > (unsigned long)w->nslot))
+		main_wait(w);
+	*busy = w->npending + w->nrunning;
+	*inhand = (int)(w->fill - w->fin);
+	if (w->last_busy > *last)
+		*last = w->last_busy;
+	pthread_mutex_unlock(&w->lock);
+}
 
-	for (int i = 0; i < w->nitems; i++) {
-		struct item *it = &w->items[i];
-
-		pthread_mutex_lock(&w->fin_lock);
-		while (!it->settled)
-			pthread_cond_wait(&w->fin_cv, &w->fin_lock);
-		pthread_mutex_unlock(&w->fin_lock);
-		finish(w, it);
-	}
-	return NULL;
+/* Waits (main thread) until the engines have nothing left, or a stop. */
+static void
+wait_for_engines(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (!stopped(w) && w->npending + w->nrunning > 0)
+		main_wait(w);
+	pthread_mutex_unlock(&w->lock);
 }
 
 int
@@ -588,12 +697,11 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 	struct worker w = { .o = &oo };
 	struct ir_queue_opts qo = { .create = 1 };
 	struct ir_msg m[IR_QUEUE_MAX_BATCH];
+	struct ejob *ej = NULL;
 	pthread_t hb, fin;
-	int hb_up = 0, rc, i, n, fails = 0;
+	int hb_up = 0, fin_up = 0, neng = 0, rc, i, n, fails = 0;
 	double last;
 
-	if (oo.batch < 1)
-		oo.batch = 1;
 	if (oo.batch > IR_QUEUE_MAX_BATCH)
 		oo.batch = IR_QUEUE_MAX_BATCH;
 	if (oo.threads < 1)
@@ -606,17 +714,34 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 		oo.max_image = 32u << 20;
 	qo.visibility_s = oo.visibility_s;
 	qo.max_receive = oo.max_receive;
+	pthread_mutex_init(&w.qlock, NULL);
 	pthread_mutex_init(&w.lock, NULL);
-	pthread_mutex_init(&w.next_lock, NULL);
-	pthread_mutex_init(&w.fin_lock, NULL);
-	pthread_cond_init(&w.cv, NULL);
+	pthread_cond_init(&w.work_cv, NULL);
 	pthread_cond_init(&w.fin_cv, NULL);
+	pthread_cond_init(&w.main_cv, NULL);
+	pthread_cond_init(&w.hb_cv, NULL);
 	w.cl = ir_xcalloc(oo.threads, sizeof *w.cl);
 
+	/* Two handles on the request queue and the output store, one per
+	 * thread using them: a backend may keep per-handle state (SQS and
+	 * S3 a curl handle). */
 	if ((rc = ir_queue_open(oo.request_queue, &qo, &w.q, err)) != IR_OK ||
+	    (rc = ir_queue_open(oo.request_queue, &qo, &w.qo, err)) != IR_OK ||
 	    (rc = ir_store_open(oo.input_store, &w.in, err)) != IR_OK ||
-	    (rc = ir_store_open(oo.output_store, &w.out, err)) != IR_OK)
+	    (rc = ir_store_open(oo.output_store, &w.out, err)) != IR_OK ||
+	    (rc = ir_store_open(oo.output_store, &w.put, err)) != IR_OK)
 		goto out;
+	/* The default batch: one on a spool, whose receive costs a few
+	 * system calls, so a worker holds one request beyond those its
+	 * engines work on and the last requests of a burst spread evenly
+	 * over the workers; ten (as many as SQS gives) on a remote queue,
+	 * whose receive is a round trip worth sharing. */
+	if (oo.batch < 1)
+		oo.batch = strncmp(ir_queue_url(w.q), "spool:", 6) == 0 ? 1 :
+		    IR_QUEUE_MAX_BATCH;
+	/* A batch waiting, one being received, one per engine running. */
+	w.nslot = 2 * oo.batch + oo.threads;
+	w.items = ir_xcalloc(w.nslot, sizeof *w.items);
 	if ((rc = ir_classifier_open(&oo.engine, oo.gallery, oo.threshold,
 	    &w.cl[0], err)) != IR_OK)
 		goto out;
@@ -625,6 +750,20 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 		if ((rc = ir_classifier_clone(w.cl[0], &w.cl[i], err)) !=
 		    IR_OK)
 			goto out;
+	ej = ir_xcalloc(w.ncl, sizeof *ej);
+	for (neng = 0; neng < w.ncl; neng++) {
+		ej[neng] = (struct ejob){ .w = &w, .k = neng };
+		if (pthread_create(&ej[neng].th, NULL, engine_main,
+		    &ej[neng]) != 0) {
+			rc = ir_syserr(err, "pthread_create");
+			goto out;
+		}
+	}
+	if (pthread_create(&fin, NULL, finisher_main, &w) != 0) {
+		rc = ir_syserr(err, "pthread_create");
+		goto out;
+	}
+	fin_up = 1;
 	if (pthread_create(&hb, NULL, heartbeat_main, &w) != 0) {
 		rc = ir_syserr(err, "pthread_create");
 		goto out;
@@ -634,27 +773,45 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 	    oo.batch, w.ncl, w.ncl > 1 ? "s" : "", oo.idle_s < 0 ?
 	    "persistent" : "exits when idle");
 
+	/*
+	 * The main thread receives and prepares. The next batch is received
+	 * as soon as the engines have taken every image of the last one, so
+	 * an engine finds its next image fetched when it is done, and a
+	 * worker holds few requests that another could be working on. While
+	 * the engines are busy the queue is only looked at (no wait); if it
+	 * is empty, the main thread waits for the engines to be done before
+	 * it long-polls, so idle workers take what comes meanwhile, and the
+	 * idle time counts from the end of the last image.
+	 */
 	last = ir_now_ms();
 	rc = IR_OK;
 	while (!stopped(&w)) {
-		double idle = (ir_now_ms() - last) / 1e3;
-		int wait;
+		double idle;
+		int wait, busy, inhand;
 
-		if (oo.idle_s >= 0 && idle >= oo.idle_s) {
-			wlog(&w, "idle for %.1f s: exiting", idle);
+		wait_for_turn(&w, &busy, &inhand, &last);
+		if (stopped(&w))
 			break;
+		if (busy > 0)
+			wait = 0;
+		else {
+			idle = (ir_now_ms() - last) / 1e3;
+			if (oo.idle_s >= 0 && idle >= oo.idle_s && inhand == 0) {
+				wlog(&w, "idle for %.1f s: exiting", idle);
+				break;
+			}
+			/* Short polls so a stop is seen within two seconds. */
+			wait = oo.idle_s < 0 ? 2 : (int)ceil(oo.idle_s - idle);
+			if (wait > 2)
+				wait = 2;
+			if (wait < 1)
+				wait = 1;
 		}
-		/* Short polls so a stop is seen within two seconds. */
-		wait = oo.idle_s < 0 ? 2 : (int)ceil(oo.idle_s - idle);
-		if (wait > 2)
-			wait = 2;
-		if (wait < 1)
-			wait = 1;
 		if ((rc = ir_queue_receive(w.q, m, oo.batch, wait,
 		    oo.visibility_s, &n, err)) != IR_OK) {
 			if (++fails >= 5) {
 				rc = IR_ETEMP;
-				goto out;
+				break;
 			}
 			wlog(&w, "receive: %s (retrying)", err);
 			sleep(1u << (fails - 1));
@@ -662,52 +819,65 @@ ir_worker_run(const struct ir_worker_opts *o, struct ir_worker_stats *st,
 			continue;
 		}
 		fails = 0;
-		if (n == 0)
+		if (n == 0) {
+			if (busy > 0)
+				wait_for_engines(&w);
 			continue;
+		}
 		if (stopped(&w)) {      /* taken after the stop: give back */
 			release(&w, m, n);
 			break;
 		}
-		pthread_mutex_lock(&w.lock);
-		for (i = 0; i < n; i++) {
-			memset(&w.items[i], 0, sizeof w.items[i]);
-			w.items[i].m = m[i];
-		}
-		w.nitems = n;
-		pthread_mutex_unlock(&w.lock);
-		for (i = 0; i < n; i++) {
-			if (prepare(&w, &w.items[i], err) != IR_OK)
-				wlog(&w, "%s: %s (left for redelivery)",
-				    w.items[i].id ? w.items[i].id : "?", err);
-			if (w.items[i].state != I_PENDING)
-				w.items[i].settled = 1;
-		}
-		if (pthread_create(&fin, NULL, finisher_main, &w) != 0) {
-			for (i = 0; i < n; i++)   /* no thread: in turn */
-				w.items[i].settled = 1;
-			classify_batch(&w);
-			finisher_main(&w);
-		} else {
-			classify_batch(&w);
-			pthread_join(fin, NULL);
-		}
+		/* In hand (the heartbeat's) from here; each goes to the
+		 * engines or the finisher once prepared. */
 		pthread_mutex_lock(&w.lock);
 		for (i = 0; i < n; i++)
-			item_free(&w.items[i]);
-		w.nitems = 0;
+			w.items[(w.fill + i) % w.nslot].m = m[i];
+		w.fill += n;
 		pthread_mutex_unlock(&w.lock);
+		for (i = 0; i < n; i++) {
+			struct item *it = &w.items[w.ready % w.nslot];
+
+			if (prepare(&w, it, err) != IR_OK)
+				wlog(&w, "%s: %s (left for redelivery)",
+				    it->id ? it->id : "?", err);
+			pthread_mutex_lock(&w.lock);
+			w.ready++;
+			if (it->state == I_PENDING) {
+				w.npending++;
+				pthread_cond_signal(&w.work_cv);
+			} else {
+				it->settled = 1;
+				pthread_cond_signal(&w.fin_cv);
+			}
+			pthread_mutex_unlock(&w.lock);
+		}
 		last = ir_now_ms();
 	}
 	if (stopped(&w))
 		wlog(&w, "stopping");
 out:
+	/* The items in hand are finished before the threads end. */
+	pthread_mutex_lock(&w.lock);
+	w.quit = 1;
+	pthread_cond_broadcast(&w.work_cv);
+	pthread_cond_broadcast(&w.fin_cv);
+	pthread_mutex_unlock(&w.lock);
+	for (i = 0; i < neng; i++)
+		pthread_join(ej[i].th, NULL);
+	if (fin_up)
+		pthread_join(fin, NULL);
 	if (hb_up) {
-		pthread_mutex_lock(&w.lock);
-		w.quit = 1;
-		pthread_cond_broadcast(&w.cv);
-		pthread_mutex_unlock(&w.lock);
+		pthread_mutex_lock(&w.qlock);
+		w.hb_quit = 1;
+		pthread_cond_broadcast(&w.hb_cv);
+		pthread_mutex_unlock(&w.qlock);
 		pthread_join(hb, NULL);
 	}
+	free(ej);
+	for (i = 0; i < w.nslot && w.items; i++)
+		item_free(&w.items[i]);
+	free(w.items);
 	for (i = w.ncl - 1; i >= 0; i--)
 		ir_classifier_close(w.cl[i]);
 	free(w.cl);
@@ -717,15 +887,19 @@ out:
 			free(w.reply[i].url);
 		}
 	ir_queue_close(w.q);
+	ir_queue_close(w.qo);
 	if (w.in)
 		ir_store_close(w.in);
 	if (w.out)
 		ir_store_close(w.out);
+	if (w.put)
+		ir_store_close(w.put);
+	pthread_mutex_destroy(&w.qlock);
 	pthread_mutex_destroy(&w.lock);
-	pthread_mutex_destroy(&w.next_lock);
-	pthread_mutex_destroy(&w.fin_lock);
-	pthread_cond_destroy(&w.cv);
+	pthread_cond_destroy(&w.work_cv);
 	pthread_cond_destroy(&w.fin_cv);
+	pthread_cond_destroy(&w.main_cv);
+	pthread_cond_destroy(&w.hb_cv);
 	if (st)
 		*st = w.st;
 	return rc;

@@ -10,6 +10,8 @@
  * to the request's reply queue and only then deletes the request: a result
  * is durable before its request is gone, and a redelivered request whose
  * result is already stored gets that result again (idempotent by id).
+ * Receiving, classifying and answering run on their own threads, so the
+ * engines never wait for the queue or the stores (worker.c).
  */
 #ifndef IR_WORKER_H
 #define IR_WORKER_H
@@ -62,8 +64,11 @@ struct ir_worker_opts {
 	const char *gallery;         /* path, or NULL for an empty gallery */
 	double threshold;            /* <= 0: the gallery default */
 	struct ir_engine_opts engine;
-	int batch;                   /* messages per receive, 1..10 */
-	int threads;                 /* engines working on a batch, >= 1 */
+	int batch;                   /* messages per receive, 1..10; the
+	                                next batch is received once the
+	                                engines have taken all of the last.
+	                                <= 0: 1 on a spool queue, else 10 */
+	int threads;                 /* engines, >= 1 */
 	double idle_s;               /* exit after this long without work;
 	                                < 0: never (persistent) */
 	int visibility_s;            /* lease per received message [30] */
