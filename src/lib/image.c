@@ -238,35 +238,41 @@ sel(uint32_t z, uint32_t a, uint32_t b)
 }
 
 /*
- * One row, in place.  Branch-free (the row shortcut is a select), so the
- * loop over the 8 rows of a block becomes vector code with the rows in
- * the lanes.
+ * One 8-point pass in place on p[0], p[st], .. p[7 * st].  The row pass
+ * (row 1) keeps 4 extra bits of precision and rounds its first stages at
+ * 8 bits, the column pass at 12; the rest is the same arithmetic.  With
+ * st and row constants after inlining the code is branch-free (the
+ * all-AC-zero shortcut is a select), so the loops over a block's 8 rows or
+ * 8 columns become vector code with the rows or columns in the lanes.
  */
 static inline __attribute__((always_inline)) void
-idct_row(uint32_t *p)
+idct8(uint32_t *p, int st, int row)
 {
-	uint32_t i0 = p[0], i1 = p[1], i2 = p[2], i3 = p[3];
-	uint32_t i4 = p[4], i5 = p[5], i6 = p[6], i7 = p[7];
+	uint32_t i0 = p[0], i1 = p[st], i2 = p[2 * st], i3 = p[3 * st];
+	uint32_t i4 = p[4 * st], i5 = p[5 * st], i6 = p[6 * st];
+	uint32_t i7 = p[7 * st];
 	uint32_t v0, v1, v2, v3, v4, v5, v6, v7, t, dc, z;
+	int sh = row ? 8 : 12;
+	uint32_t rd = 1u << (sh - 1);
 
 	/* z: all ones when the AC inputs are all zero */
 	z = (uint32_t)((i1 | i2 | i3 | i4 | i5 | i6 | i7) != 0) - 1;
-	dc = asr(JS_R2 * i0 + 512, 10);
+	dc = row ? asr(JS_R2 * i0 + 512, 10) : asr(JS_R2 * i0 + 8192, 14);
 
-	v0 = asr(JS_R2 * i0 + 128, 8);
-	v1 = asr(JS_R2 * i4 + 128, 8);
+	v0 = asr(JS_R2 * i0 + rd, sh);
+	v1 = asr(JS_R2 * i4 + rd, sh);
 	v2 = i2;
 	v3 = i6;
-	v4 = asr(JS_R12 * (i1 - i7) + 128, 8);
-	v7 = asr(JS_R12 * (i1 + i7) + 128, 8);
-	v5 = i3 << 4;
-	v6 = i5 << 4;
+	v4 = asr(JS_R12 * (i1 - i7) + rd, sh);
+	v7 = asr(JS_R12 * (i1 + i7) + rd, sh);
+	v5 = row ? i3 << 4 : i3;
+	v6 = row ? i5 << 4 : i5;
 
 	t = asr(v0 - v1 + 1, 1);
 	v0 = asr(v0 + v1 + 1, 1);
 	v1 = t;
-	t = asr(v2 * JS_S6 + v3 * JS_C6 + 128, 8);
-	v2 = asr(v2 * JS_C6 - v3 * JS_S6 + 128, 8);
+	t = asr(v2 * JS_S6 + v3 * JS_C6 + rd, sh);
+	v2 = asr(v2 * JS_C6 - v3 * JS_S6 + rd, sh);
 	v3 = t;
 	t = asr(v4 - v6 + 1, 1);
 	v4 = asr(v4 + v6 + 1, 1);
@@ -289,80 +295,29 @@ idct_row(uint32_t *p)
 	v6 = t;
 
 	p[0] = sel(z, dc, v0 + v7);
-	p[1] = sel(z, dc, v1 + v6);
-	p[2] = sel(z, dc, v2 + v5);
-	p[3] = sel(z, dc, v3 + v4);
-	p[4] = sel(z, dc, v3 - v4);
-	p[5] = sel(z, dc, v2 - v5);
-	p[6] = sel(z, dc, v1 - v6);
-	p[7] = sel(z, dc, v0 - v7);
+	p[st] = sel(z, dc, v1 + v6);
+	p[2 * st] = sel(z, dc, v2 + v5);
+	p[3 * st] = sel(z, dc, v3 + v4);
+	p[4 * st] = sel(z, dc, v3 - v4);
+	p[5 * st] = sel(z, dc, v2 - v5);
+	p[6 * st] = sel(z, dc, v1 - v6);
+	p[7 * st] = sel(z, dc, v0 - v7);
 }
 
-/*
- * The column pass, all 8 columns at once in place: lane c is column c,
- * so every p[8 * r + c] access is contiguous across lanes.  The loop is
- * branch-free (the column shortcut is a select), so gcc turns it into
- * vector code.
- */
+/* One row of a block, in place. */
+static inline __attribute__((always_inline)) void
+idct_row(uint32_t *p)
+{
+	idct8(p, 1, 1);
+}
+
+/* The column pass, all 8 columns in place: lane c is column c, so every
+ * p[8 * r + c] access is contiguous across lanes. */
 static inline __attribute__((always_inline)) void
 idct_cols(uint32_t *p)
 {
-	int c;
-
-	for (c = 0; c < 8; c++) {
-		uint32_t i0 = p[c], i1 = p[8 + c], i2 = p[16 + c];
-		uint32_t i3 = p[24 + c], i4 = p[32 + c], i5 = p[40 + c];
-		uint32_t i6 = p[48 + c], i7 = p[56 + c];
-		uint32_t v0, v1, v2, v3, v4, v5, v6, v7, t, dc, z;
-
-		/* z: all ones when the AC inputs are all zero */
-		z = (uint32_t)((i1 | i2 | i3 | i4 | i5 | i6 | i7) != 0) - 1;
-		dc = asr(JS_R2 * i0 + 8192, 14);
-
-		v0 = asr(JS_R2 * i0 + 2048, 12);
-		v1 = asr(JS_R2 * i4 + 2048, 12);
-		v2 = i2;
-		v3 = i6;
-		v4 = asr(JS_R12 * (i1 - i7) + 2048, 12);
-		v7 = asr(JS_R12 * (i1 + i7) + 2048, 12);
-		v5 = i3;
-		v6 = i5;
-
-		t = asr(v0 - v1 + 1, 1);
-		v0 = asr(v0 + v1 + 1, 1);
-		v1 = t;
-		t = asr(v2 * JS_S6 + v3 * JS_C6 + 2048, 12);
-		v2 = asr(v2 * JS_C6 - v3 * JS_S6 + 2048, 12);
-		v3 = t;
-		t = asr(v4 - v6 + 1, 1);
-		v4 = asr(v4 + v6 + 1, 1);
-		v6 = t;
-		t = asr(v7 + v5 + 1, 1);
-		v5 = asr(v7 - v5 + 1, 1);
-		v7 = t;
-
-		t = asr(v0 - v3 + 1, 1);
-		v0 = asr(v0 + v3 + 1, 1);
-		v3 = t;
-		t = asr(v1 - v2 + 1, 1);
-		v1 = asr(v1 + v2 + 1, 1);
-		v2 = t;
-		t = asr(v4 * JS_S3 + v7 * JS_C3 + 2048, 12);
-		v4 = asr(v4 * JS_C3 - v7 * JS_S3 + 2048, 12);
-		v7 = t;
-		t = asr(v5 * JS_S1 + v6 * JS_C1 + 2048, 12);
-		v5 = asr(v5 * JS_C1 - v6 * JS_S1 + 2048, 12);
-		v6 = t;
-
-		p[c] = sel(z, dc, v0 + v7);
-		p[8 + c] = sel(z, dc, v1 + v6);
-		p[16 + c] = sel(z, dc, v2 + v5);
-		p[24 + c] = sel(z, dc, v3 + v4);
-		p[32 + c] = sel(z, dc, v3 - v4);
-		p[40 + c] = sel(z, dc, v2 - v5);
-		p[48 + c] = sel(z, dc, v1 - v6);
-		p[56 + c] = sel(z, dc, v0 - v7);
-	}
+	for (int c = 0; c < 8; c++)
+		idct8(p + c, 8, 0);
 }
 
 /* The final level shift and clamp of jpeg-js. */
