@@ -84,28 +84,6 @@ usage(void)
 	exit(IR_EXIT_USAGE);
 }
 
-static int
-exit_of(int status)
-{
-	return status == IR_ETEMP || status == IR_ETIMEDOUT ?
-	    IR_EXIT_TEMPFAIL : IR_EXIT_USAGE;
-}
-
-/* 75 > 2 > 1 > 0: a retry may fix what a permanent error would not. */
-static int
-rank(int code)
-{
-	return code == IR_EXIT_TEMPFAIL ? 3 : code;
-}
-
-/* Called with r->mu held. */
-static void
-worse(struct run *r, int code)
-{
-	if (rank(code) > rank(r->worst))
-		r->worst = code;
-}
-
 /* Takes line (malloc'd) as result seq and prints what is now in order. */
 static void
 deliver(struct run *r, long seq, char *line, int code, int recognised)
@@ -113,7 +91,7 @@ deliver(struct run *r, long seq, char *line, int code, int recognised)
 	long i, k;
 
 	pthread_mutex_lock(&r->mu);
-	worse(r, code);
+	r->worst = ir_exit_worse(r->worst, code);
 	r->recognised += recognised;
 	k = seq - r->printed;
 	if (k >= r->cap) {
@@ -208,7 +186,7 @@ one(struct slot *sl, long seq, const char *path)
 		res.match = match;
 	}
 	deliver(sl->r, seq, o->json ? ir_result_json_line(&res, o->flags) :
-	    ir_result_tsv(&res), rc == IR_OK ? IR_EXIT_OK : exit_of(rc),
+	    ir_result_tsv(&res), rc == IR_OK ? IR_EXIT_OK : ir_exit_input(rc),
 	    recognised);
 }
 
@@ -240,7 +218,7 @@ classify(const struct opts *o, char **files, int nfiles)
 	int i, rc, n = o->eng.threads > 1 ? o->eng.threads : 1;
 
 	if ((rc = ir_gallery_load(gpath, &r.g, err)) != IR_OK)
-		ir_die(exit_of(rc), "cannot load gallery: %s", err);
+		ir_die(ir_exit_input(rc), "cannot load gallery: %s", err);
 	if (r.g.n == 0)
 		ir_warn("gallery %s is empty: every face will be unknown",
 		    gpath);
@@ -253,8 +231,8 @@ classify(const struct opts *o, char **files, int nfiles)
 		rc = i == 0 ? ir_engine_open(&sl[i].e, &eo, err) :
 		    ir_engine_clone(sl[0].e, &sl[i].e, err);
 		if (rc != IR_OK)
-			ir_die(exit_of(rc), "cannot load the face models: %s",
-			    err);
+			ir_die(ir_exit_input(rc),
+			    "cannot load the face models: %s", err);
 	}
 	pthread_mutex_init(&r.mu, NULL);
 	if (n == 1)

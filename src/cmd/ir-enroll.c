@@ -60,26 +60,6 @@ usage(void)
 	exit(IR_EXIT_USAGE);
 }
 
-static int
-rank(int code)
-{
-	return code == IR_EXIT_TEMPFAIL ? 3 : code;
-}
-
-static void
-worse(struct enr *s, int code)
-{
-	if (rank(code) > rank(s->worst))
-		s->worst = code;
-}
-
-static int
-exit_of(int status)
-{
-	return status == IR_ETEMP || status == IR_ETIMEDOUT ?
-	    IR_EXIT_TEMPFAIL : IR_EXIT_USAGE;
-}
-
 static void
 open_engine(struct enr *s)
 {
@@ -89,7 +69,8 @@ open_engine(struct enr *s)
 	if (s->e)
 		return;
 	if ((rc = ir_engine_open(&s->e, &s->eng, err)) != IR_OK)
-		ir_die(exit_of(rc), "cannot load the face models: %s", err);
+		ir_die(ir_exit_input(rc), "cannot load the face models: %s",
+		    err);
 }
 
 /* Enrolls one image for name; refuses it unless exactly one face. */
@@ -109,7 +90,7 @@ enroll_one(struct enr *s, const char *name, const char *file)
 	}
 	if (rc != IR_OK) {
 		ir_warn("%s: %s", file, err);
-		worse(s, exit_of(rc));
+		s->worst = ir_exit_worse(s->worst, ir_exit_input(rc));
 		return;
 	}
 	if (n != 1) {
@@ -118,13 +99,13 @@ enroll_one(struct enr *s, const char *name, const char *file)
 		else
 			ir_warn("%s: %d faces found, not enrolled (need "
 			    "exactly one)", file, n);
-		worse(s, IR_EXIT_NO);
+		s->worst = ir_exit_worse(s->worst, IR_EXIT_NO);
 		return;
 	}
 	if ((rc = ir_gallery_add(&s->g, name, faces[0].desc, 1, err)) !=
 	    IR_OK) {
 		ir_warn("%s: %s", name, err);
-		worse(s, IR_EXIT_USAGE);
+		s->worst = ir_exit_worse(s->worst, IR_EXIT_USAGE);
 		return;
 	}
 	s->added++;
@@ -306,10 +287,10 @@ import(struct enr *s, const char *src)
 	if (S_ISDIR(st.st_mode))
 		dir_jobs(src, &jobs, &n, &cap);
 	else if (csv_jobs(src, &jobs, &n, &cap))
-		worse(s, IR_EXIT_USAGE);
+		s->worst = ir_exit_worse(s->worst, IR_EXIT_USAGE);
 	if (n == 0) {
 		ir_warn("%s: nothing to import", src);
-		worse(s, IR_EXIT_NO);
+		s->worst = ir_exit_worse(s->worst, IR_EXIT_NO);
 	}
 	/* Refuse bad names once, before any image work. */
 	for (i = 0; i < n; i++)
@@ -383,7 +364,7 @@ main(int argc, char **argv)
 	    strcmp(cmd, "import") == 0))
 		creating = 1;
 	else if (rc != IR_OK)
-		ir_die(exit_of(rc), "cannot load gallery: %s", err);
+		ir_die(ir_exit_input(rc), "cannot load gallery: %s", err);
 
 	if (strcmp(cmd, "list") == 0) {
 		for (i = 0; i < s.g.n; i++)
@@ -407,7 +388,8 @@ main(int argc, char **argv)
 	}
 	if (changed) {
 		if ((rc = ir_gallery_save(&s.g, gpath, err)) != IR_OK)
-			ir_die(exit_of(rc), "cannot save gallery: %s", err);
+			ir_die(ir_exit_input(rc), "cannot save gallery: %s",
+			    err);
 		if (s.progress && strcmp(cmd, "remove") != 0)
 			fprintf(stderr, "%s: %s: %d image%s enrolled%s\n",
 			    ir_progname, gpath, s.added,

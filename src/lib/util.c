@@ -280,6 +280,25 @@ ir_exit_code(int status)
 	}
 }
 
+int
+ir_exit_input(int status)
+{
+	return status == IR_ETEMP || status == IR_ETIMEDOUT ?
+	    IR_EXIT_TEMPFAIL : IR_EXIT_USAGE;
+}
+
+static int
+exit_rank(int code)
+{
+	return code == IR_EXIT_TEMPFAIL ? 3 : code;
+}
+
+int
+ir_exit_worse(int a, int b)
+{
+	return exit_rank(b) > exit_rank(a) ? b : a;
+}
+
 void
 ir_setprog(const char *argv0)
 {

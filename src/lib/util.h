@@ -86,6 +86,13 @@ void ir_setprog(const char *argv0);
  * (nothing there), IR_EINVAL and IR_EAUTH 2 (retrying will not help),
  * anything else (IR_ETEMP, IR_ETIMEDOUT, IR_ESYS) 75. */
 int ir_exit_code(int status);
+/* For tools that work through input files (ir-classify, ir-enroll):
+ * IR_ETEMP and IR_ETIMEDOUT 75 (a retry may work), any other failure 2
+ * (a missing or bad file will not get better). */
+int ir_exit_input(int status);
+/* For tools: the worse of two exit codes, 75 > 2 > 1 > 0 (a retry may fix
+ * what a permanent error would not). */
+int ir_exit_worse(int a, int b);
 /* For tools: "prog: message\n" on stderr. */
 void ir_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* For tools: ir_warn, then exit(code). */

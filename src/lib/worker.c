@@ -226,11 +226,12 @@ struct reply {                      /* a cached reply-queue handle */
  * [fin, fill) are in hand (received, not yet finished): the heartbeat
  * extends their leases. [fin, ready) are prepared: engines take the
  * I_PENDING ones in order (none is before comp), the finisher finishes
- * them in order as each settles. [ready, fill) were received and are being prepared by the main
- * thread. Positions only grow (modulo nslot gives the slot). fill and
- * ready move on the main thread, fin on the finisher; all under lock, and
- * fin also under qlock (a slot is freed only under qlock, so the
- * heartbeat, holding qlock, never sees a slot change under it).
+ * them in order as each settles. [ready, fill) were received and are
+ * being prepared by the main thread. Positions only grow (modulo nslot
+ * gives the slot). fill and ready move on the main thread, fin on the
+ * finisher; all under lock, and fin also under qlock (a slot is freed
+ * only under qlock, so the heartbeat, holding qlock, never sees a slot
+ * change under it).
  */
 struct worker {
 	const struct ir_worker_opts *o;

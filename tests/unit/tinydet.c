@@ -94,11 +94,14 @@ conv0_ref(const float *in, int S, const float *w, const float *b, double *out)
 				for (int d = 0; d < 4; d++) {
 					int y = 2 * py + d / 2, x = 2 * px + d % 2;
 					double s = b[o];
-					for (int ky = 0; ky < 3; ky++)
-						for (int kx = 0; kx < 3; kx++)
-							for (int c = 0; c < 3; c++)
-								s += (double)in[((size_t)(y + ky) * S + x + kx) * 3 + c] *
-								    w[((ky * 3 + kx) * 3 + c) * 16 + o];
+					for (int t = 0; t < 27; t++) {
+						/* t = (ky * 3 + kx) * 3 + c */
+						int ky = t / 9, kx = t / 3 % 3;
+						size_t at = ((size_t)(y + ky) *
+						    S + x + kx) * 3 + t % 3;
+						s += (double)in[at] *
+						    w[t * 16 + o];
+					}
 					s = leaky(s);
 					if (s > m)
 						m = s;
