@@ -126,6 +126,10 @@ for cmd in ir-classify ir-enroll; do
 	run $cmd -T x list
 	is "$rc" 2 "$cmd -T x: usage status"
 	like "$errout" 'bad thread count "x" \(want 1\.\.256\)' "$cmd -T x: names the option and its range"
+	run $cmd --jpeg turbo list
+	is "$rc" 2 "$cmd --jpeg turbo: usage status"
+	like "$errout" 'bad JPEG decoder "turbo" \(want libjpeg or faceapi\)' \
+	    "$cmd --jpeg turbo: names the value and the choices"
 done
 run ir-classify -S 40 x.jpg
 is "$rc" 2 "-S 40: usage status"

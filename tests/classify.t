@@ -136,4 +136,6 @@ ok "$(awk -v d="$d" 'BEGIN { print (d > 0.001 && d < 0.2) ? 0 : 1 }')" \
     "default decoder: near face-api's, not equal ($d)"
 run ir-classify --jpeg jpeg-js $R/images/sample2.jpg
 is "$rc" 2 "--jpeg with an unknown decoder: exit 2"
+like "$errout" 'bad JPEG decoder "jpeg-js" \(want libjpeg or faceapi\)' \
+    "naming the value and the choices"
 done_testing

@@ -75,6 +75,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: %s [-jDL] [-g gallery] [-d tiny|ssd] "
 	    "[-S size] [--tiny-landmarks]\n"
+	    "       [--jpeg libjpeg|faceapi]\n"
 	    "       [-t threshold] [-T threads] [-m maxpixels] "
 	    "[--min-score s] [file ...]\n"
 	    "       %s -w [-P] [-i idle] [-b batch] [-q url] [-s url] "

@@ -52,7 +52,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: %s [-g gallery] [-d tiny|ssd] [-S size] "
 	    "[--tiny-landmarks] [-T threads]\n"
-	    "                 [-m maxpixels] add name file ...\n"
+	    "                 [--jpeg libjpeg|faceapi] [-m maxpixels] "
+	    "add name file ...\n"
 	    "       %s [-g gallery] [options] import dir|csv\n"
 	    "       %s [-g gallery] list\n"
 	    "       %s [-g gallery] remove name\n",
