@@ -267,7 +267,7 @@ make(struct fweights *w, int max_batch, int threads, struct ir_facenet **out)
 	f->max_batch = max_batch;
 	f->threads = f->arena_threads = threads;
 	size_t B = (size_t)max_batch;
-	f->wsfloats = (ws_floats(w, max_batch) + 15) & ~(size_t)15;
+	f->wsfloats = ir_al16(ws_floats(w, max_batch));
 	size_t total = B * (IN_FLOATS + A_FLOATS + 2 * X_FLOATS + 256) +
 	    (size_t)threads * f->wsfloats + 64;
 	f->arena = ir_xaligned(total * sizeof(float));

@@ -143,41 +143,29 @@ struct layout {
 	size_t in, act, ws, feat, out;
 };
 
-static size_t
-maxz(size_t a, size_t b)
-{
-	return a > b ? a : b;
-}
-
-static size_t
-al16(size_t n)
-{
-	return (n + 15) & ~(size_t)15;
-}
-
 static void
 layout(const struct ir_lmnet *n, int batch, struct layout *l)
 {
 	int h = LM;
 
 	memset(l, 0, sizeof *l);
-	l->in = al16((size_t)batch * LM * LM * 3);
+	l->in = ir_al16((size_t)batch * LM * LM * 3);
 	l->ws = ir_conv_workspace(&n->conv0, batch, h, h);
 	for (int b = 0; b < n->nblk; b++) {
 		int oh = ir_cnn_outsize(h, 3, 2, IR_PAD_SAME);
 		/* the depthwise temporary is at most the block input size */
-		l->act = maxz(l->act, (size_t)batch * h * h *
+		l->act = ir_maxz(l->act, (size_t)batch * h * h *
 		    (b == 0 ? 3 : n->cout[b - 1]));
-		l->act = maxz(l->act, (size_t)batch * oh * oh * n->cout[b]);
+		l->act = ir_maxz(l->act, (size_t)batch * oh * oh * n->cout[b]);
 		for (int k = b == 0; k < n->nconv; k++)
-			l->ws = maxz(l->ws,
+			l->ws = ir_maxz(l->ws,
 			    ir_conv_workspace(&n->pw[b][k], batch, oh, oh));
 		h = oh;
 	}
-	l->act = al16(l->act);
-	l->ws = al16(l->ws);
-	l->feat = al16((size_t)batch * n->cout[n->nblk - 1]);
-	l->out = al16((size_t)batch * 136);
+	l->act = ir_al16(l->act);
+	l->ws = ir_al16(l->ws);
+	l->feat = ir_al16((size_t)batch * n->cout[n->nblk - 1]);
+	l->out = ir_al16((size_t)batch * 136);
 }
 
 size_t

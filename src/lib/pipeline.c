@@ -89,12 +89,6 @@ open_model(const char *dir, const char *file, struct ir_model **m, char *err)
 	return ir_model_open(path, m, err);
 }
 
-static size_t
-maxz(size_t a, size_t b)
-{
-	return a > b ? a : b;
-}
-
 static int
 lm_batch(const struct ir_engine *e)
 {
@@ -112,7 +106,7 @@ arena_alloc(struct ir_engine *e)
 		n = ir_ssd_scratch(sh->ssd);
 	else
 		n = ir_tinydet_scratch(sh->tiny, e->o.tiny_size);
-	n = maxz(n, ir_lmnet_scratch(sh->lm, lm_batch(e)));
+	n = ir_maxz(n, ir_lmnet_scratch(sh->lm, lm_batch(e)));
 	e->arena_n = n;
 	e->arena = ir_xaligned(n * sizeof(float));
 }

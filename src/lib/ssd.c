@@ -193,21 +193,9 @@ struct layout {
 };
 
 static size_t
-maxz(size_t a, size_t b)
-{
-	return a > b ? a : b;
-}
-
-static size_t
-al16(size_t n)
-{
-	return (n + 15) & ~(size_t)15;
-}
-
-static size_t
 head_ws(const struct ir_ssdnet *n, int k, int h)
 {
-	return maxz(ir_conv_workspace(&n->enc[k], 1, h, h),
+	return ir_maxz(ir_conv_workspace(&n->enc[k], 1, h, h),
 	    ir_conv_workspace(&n->cls[k], 1, h, h));
 }
 
@@ -218,34 +206,34 @@ layout(const struct ir_ssdnet *n, struct layout *l)
 	int h = S, oh, ow;
 
 	memset(l, 0, sizeof *l);
-	l->in = al16((size_t)S * S * 3);
+	l->in = ir_al16((size_t)S * S * 3);
 	l->ws = ir_conv_workspace(&n->conv0, 1, h, h);
 	ir_conv_outsize(&n->conv0, h, h, &oh, &ow);
 	h = oh;
 	l->act = (size_t)h * h * 32;
 	for (int i = 0; i < 13; i++) {
 		int dh = ir_cnn_outsize(h, 3, bb_stride[i + 1], IR_PAD_SAME);
-		l->tmp = maxz(l->tmp, (size_t)dh * dh * bb_ch[i]);
-		l->act = maxz(l->act, (size_t)dh * dh * bb_ch[i + 1]);
-		l->ws = maxz(l->ws, ir_conv_workspace(&n->pw[i], 1, dh, dh));
+		l->tmp = ir_maxz(l->tmp, (size_t)dh * dh * bb_ch[i]);
+		l->act = ir_maxz(l->act, (size_t)dh * dh * bb_ch[i + 1]);
+		l->ws = ir_maxz(l->ws, ir_conv_workspace(&n->pw[i], 1, dh, dh));
 		if (i == 10)
-			l->ws = maxz(l->ws, head_ws(n, 0, dh));
+			l->ws = ir_maxz(l->ws, head_ws(n, 0, dh));
 		h = dh;
 	}
-	l->ws = maxz(l->ws, head_ws(n, 1, h));
+	l->ws = ir_maxz(l->ws, head_ws(n, 1, h));
 	for (int i = 0; i < 8; i++) {
-		l->ws = maxz(l->ws, ir_conv_workspace(&n->ex[i], 1, h, h));
+		l->ws = ir_maxz(l->ws, ir_conv_workspace(&n->ex[i], 1, h, h));
 		ir_conv_outsize(&n->ex[i], h, h, &oh, &ow);
 		h = oh;
-		l->act = maxz(l->act, (size_t)h * h * ex_ch[i]);
+		l->act = ir_maxz(l->act, (size_t)h * h * ex_ch[i]);
 		if (i % 2 == 1)
-			l->ws = maxz(l->ws, head_ws(n, 2 + i / 2, h));
+			l->ws = ir_maxz(l->ws, head_ws(n, 2 + i / 2, h));
 	}
-	l->act = al16(l->act);
-	l->tmp = al16(l->tmp);
-	l->ws = al16(l->ws);
+	l->act = ir_al16(l->act);
+	l->tmp = ir_al16(l->tmp);
+	l->ws = ir_al16(l->ws);
 	/* enc 4, logits 3, scores 1, decoded 4, idx 1, sel 1 per box */
-	l->post = al16((size_t)NB * 14);
+	l->post = ir_al16((size_t)NB * 14);
 }
 
 size_t

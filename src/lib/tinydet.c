@@ -135,12 +135,6 @@ struct layout {
 	size_t in, act, tmp, ws, cand; /* floats each */
 };
 
-static size_t
-maxz(size_t a, size_t b)
-{
-	return a > b ? a : b;
-}
-
 /* Floats of a candidate list with its index scratch, in float units. */
 static size_t
 cand_floats(int G)
@@ -165,22 +159,22 @@ layout(const struct ir_tinydet *n, int S, struct layout *l)
 	l->act = (size_t)h * h * 16;
 	l->tmp = conv0_buf(S);
 	for (int i = 0; i < 5; i++) {
-		l->tmp = maxz(l->tmp, (size_t)h * h * tiny_ch[i]);
+		l->tmp = ir_maxz(l->tmp, (size_t)h * h * tiny_ch[i]);
 		/* a band's depthwise and pointwise rows (forward()) */
-		l->tmp = maxz(l->tmp, (size_t)BAND * h * (tiny_ch[i] +
+		l->tmp = ir_maxz(l->tmp, (size_t)BAND * h * (tiny_ch[i] +
 		    tiny_ch[i + 1]));
-		l->act = maxz(l->act, (size_t)h * h * tiny_ch[i + 1]);
-		l->ws = maxz(l->ws, ir_conv_workspace(&n->pw[i], 1, h, h));
+		l->act = ir_maxz(l->act, (size_t)h * h * tiny_ch[i + 1]);
+		l->ws = ir_maxz(l->ws, ir_conv_workspace(&n->pw[i], 1, h, h));
 		h = ir_cnn_outsize(h, 2, i < 4 ? 2 : 1, IR_PAD_SAME);
 	}
-	l->ws = maxz(l->ws, ir_conv_workspace(&n->conv8, 1, h, h));
+	l->ws = ir_maxz(l->ws, ir_conv_workspace(&n->conv8, 1, h, h));
 	l->cand = cand_floats(S / 32);
 	/* keep every part 64-byte aligned */
-	l->in = (l->in + 15) & ~(size_t)15;
-	l->act = (l->act + 15) & ~(size_t)15;
-	l->tmp = (l->tmp + 15) & ~(size_t)15;
-	l->ws = (l->ws + 15) & ~(size_t)15;
-	l->cand = (l->cand + 15) & ~(size_t)15;
+	l->in = ir_al16(l->in);
+	l->act = ir_al16(l->act);
+	l->tmp = ir_al16(l->tmp);
+	l->ws = ir_al16(l->ws);
+	l->cand = ir_al16(l->cand);
 }
 
 size_t

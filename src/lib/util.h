@@ -82,6 +82,20 @@ void ir_make_id(char out[27]);
 /* For tools: the program name used in messages, set once from argv[0]. */
 extern const char *ir_progname;
 void ir_setprog(const char *argv0);
+/* The larger of two sizes; n rounded up to a multiple of 16 (floats in
+ * 64-byte aligned scratch layouts). */
+static inline size_t
+ir_maxz(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+static inline size_t
+ir_al16(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
 /* For tools: the exit code for a library status: IR_OK 0, IR_ENOENT 1
  * (nothing there), IR_EINVAL and IR_EAUTH 2 (retrying will not help),
  * anything else (IR_ETEMP, IR_ETIMEDOUT, IR_ESYS) 75. */
