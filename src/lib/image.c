@@ -111,6 +111,45 @@ jpeg_quiet(j_common_ptr ci)
 	(void)ci;
 }
 
+/* Both decoders' start: our error manager (set its jb with setjmp
+ * before calling jpeg_begin), which makes every libjpeg error longjmp. */
+static void
+jpeg_errors(struct jpeg_decompress_struct *ci, struct jerr *je)
+{
+	memset(ci, 0, sizeof *ci);
+	ci->err = jpeg_std_error(&je->pub);
+	je->pub.error_exit = jpeg_fail;
+	je->pub.emit_message = jpeg_emit;
+	je->pub.output_message = jpeg_quiet;
+	je->msg[0] = 0;
+}
+
+/* The source and the header, then the pixel limit (before any pixel
+ * buffer exists): IR_EINVAL with the decompressor destroyed if it is
+ * over. libjpeg errors longjmp to the caller's jb. */
+static int
+jpeg_begin(struct jpeg_decompress_struct *ci, const unsigned char *buf,
+    size_t len, long max, char *err)
+{
+	jpeg_create_decompress(ci);
+	jpeg_mem_src(ci, buf, (unsigned long)len);
+	jpeg_read_header(ci, TRUE);
+	if (too_big(ci->image_width, ci->image_height, max, err) != IR_OK) {
+		jpeg_destroy_decompress(ci);
+		return IR_EINVAL;
+	}
+	return IR_OK;
+}
+
+/* The error of a decode that longjmp'ed out. */
+static int
+jpeg_error(const struct jerr *je, char *err)
+{
+	if (strcmp(je->msg, "truncated JPEG") == 0)
+		return ir_err(err, IR_EINVAL, "truncated JPEG");
+	return ir_err(err, IR_EINVAL, "JPEG: %s", je->msg);
+}
+
 /* ---- JPEG, libjpeg-turbo's own decode (the default) ---- */
 
 /* CMYK (or YCCK converted to CMYK by libjpeg) to RGB. */
@@ -142,27 +181,15 @@ decode_jpeg_libjpeg(const unsigned char *buf, size_t len, long max,
 	unsigned char *volatile row = NULL;
 	int cmyk, inverted;
 
-	memset(&ci, 0, sizeof ci);
-	ci.err = jpeg_std_error(&je.pub);
-	je.pub.error_exit = jpeg_fail;
-	je.pub.emit_message = jpeg_emit;
-	je.pub.output_message = jpeg_quiet;
-	je.msg[0] = 0;
+	jpeg_errors(&ci, &je);
 	if (setjmp(je.jb)) {
 		jpeg_destroy_decompress(&ci);
 		free(rgb);
 		free(row);
-		if (strcmp(je.msg, "truncated JPEG") == 0)
-			return ir_err(err, IR_EINVAL, "truncated JPEG");
-		return ir_err(err, IR_EINVAL, "JPEG: %s", je.msg);
+		return jpeg_error(&je, err);
 	}
-	jpeg_create_decompress(&ci);
-	jpeg_mem_src(&ci, buf, (unsigned long)len);
-	jpeg_read_header(&ci, TRUE);
-	if (too_big(ci.image_width, ci.image_height, max, err) != IR_OK) {
-		jpeg_destroy_decompress(&ci);
+	if (jpeg_begin(&ci, buf, len, max, err) != IR_OK)
 		return IR_EINVAL;
-	}
 	cmyk = ci.jpeg_color_space == JCS_CMYK ||
 	    ci.jpeg_color_space == JCS_YCCK;
 	/* Adobe (Photoshop, ImageMagick) writes CMYK inverted. */
@@ -821,27 +848,15 @@ decode_jpeg_faceapi(const unsigned char *buf, size_t len, long max,
 	struct jsdec *d;
 	int i, h;
 
-	memset(&ci, 0, sizeof ci);
-	ci.err = jpeg_std_error(&je.pub);
-	je.pub.error_exit = jpeg_fail;
-	je.pub.emit_message = jpeg_emit;
-	je.pub.output_message = jpeg_quiet;
-	je.msg[0] = 0;
+	jpeg_errors(&ci, &je);
 	if (setjmp(je.jb)) {
 		jpeg_destroy_decompress(&ci);
 		if (dv)
 			jsdec_free(dv);
-		if (strcmp(je.msg, "truncated JPEG") == 0)
-			return ir_err(err, IR_EINVAL, "truncated JPEG");
-		return ir_err(err, IR_EINVAL, "JPEG: %s", je.msg);
+		return jpeg_error(&je, err);
 	}
-	jpeg_create_decompress(&ci);
-	jpeg_mem_src(&ci, buf, (unsigned long)len);
-	jpeg_read_header(&ci, TRUE);
-	if (too_big(ci.image_width, ci.image_height, max, err) != IR_OK) {
-		jpeg_destroy_decompress(&ci);
+	if (jpeg_begin(&ci, buf, len, max, err) != IR_OK)
 		return IR_EINVAL;
-	}
 	dv = d = ir_xmalloc(sizeof *d);
 	memset(d, 0, sizeof *d);
 	d->kind = js_kind(&ci);
