@@ -13,27 +13,19 @@
 #include "aws.h"
 #include "s3.h"
 #include "sqs.h"
+#include "tap.h"
 
-static int tn, tfail;
 
 static void
 is(const char *got, const char *want, const char *what)
 {
 	int c = got && want && strcmp(got, want) == 0;
-	printf("%sok %d - %s\n", c ? "" : "not ", ++tn, what);
+	printf("%sok %d - %s\n", c ? "" : "not ", ++tap_n, what);
 	if (!c) {
 		printf("#   got:      %s\n#   expected: %s\n", got ? got : "(null)",
 		    want ? want : "(null)");
-		tfail++;
+		tap_fail++;
 	}
-}
-
-static void
-ok(int c, const char *what)
-{
-	printf("%sok %d - %s\n", c ? "" : "not ", ++tn, what);
-	if (!c)
-		tfail++;
 }
 
 static void
@@ -53,7 +45,7 @@ region(const char *want, const char *what)
 	char err[IR_ERRMAX];
 	if (ir_aws_open("s3", NULL, &a, err) != IR_OK) {
 		printf("# %s\n", err);
-		ok(0, what);
+		ok(0, "%s", what);
 		return;
 	}
 	is(ir_aws_region(a), want, what);
@@ -99,7 +91,7 @@ whoami(const char *want_src, const char *want_akid, int want_rc,
 	ir_aws_forget_credentials();
 	int rc = ir_aws_whoami(src, sizeof src, akid, sizeof akid, &exp, err);
 	if (want_rc != IR_OK) {
-		ok(rc == want_rc, what);
+		ok(rc == want_rc, "%s", what);
 		if (rc != want_rc)
 			printf("# rc %d: %s\n", rc, err);
 		printf("# %s\n", err);
@@ -159,7 +151,8 @@ main(void)
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		char w[128];
 		snprintf(w, sizeof w, "refused: %s", bad[i]);
-		ok(ir_s3_object_url(bad[i], "k", &u, err) == IR_EINVAL, w);
+		ok(ir_s3_object_url(bad[i], "k", &u, err) == IR_EINVAL, "%s",
+		    w);
 	}
 	setenv("AWS_ENDPOINT_URL_S3", "ftp://x", 1);
 	ok(ir_s3_object_url("s3://bkt", "k", &u, err) == IR_EINVAL &&
@@ -236,6 +229,6 @@ main(void)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

@@ -6,26 +6,11 @@
  * 4.4, 5.5-5.7, 6.4, 7.3). Prints TAP.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "facenets.h"
-
-static int ntest, nfail;
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	nfail += !cond;
-}
+#include "tap.h"
 
 static int
 near(double a, double b, double eps)
@@ -189,5 +174,5 @@ main(void)
 	test_tiny();
 	test_ssd();
 	test_landmarks();
-	return nfail != 0;
+	return tap_fail != 0;
 }

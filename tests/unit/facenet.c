@@ -13,7 +13,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +23,7 @@
 #include "facenet.h"
 #include "image.h"
 #include "util.h"
-
-static int tn, tfail;
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	tn++;
-	printf("%sok %d - ", cond ? "" : "not ", tn);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!cond)
-		tfail++;
-}
+#include "tap.h"
 
 #define MAXF 64
 
@@ -300,13 +284,13 @@ main(void)
 		r = load_oracle("faceapi_results_extra.json", err);
 	ok(r == 0 && nface >= 20, "oracle: %d faces in %d images", nface, nimg);
 	if (r != 0) {
-		printf("1..%d\n", tn);
+		printf("1..%d\n", tap_n);
 		return 1;
 	}
 	r = ir_facenet_open(NULL, 8, 2, &f, err);
 	ok(r == IR_OK, "open face_recognition.irw (%s)", r ? err : "ok");
 	if (r != IR_OK) {
-		printf("1..%d\n", tn);
+		printf("1..%d\n", tap_n);
 		return 1;
 	}
 	double worst = check_all(f, base, &bad);
@@ -321,9 +305,9 @@ main(void)
 	static const char *vars[] = { "avx512", "avx2", "generic" };
 	for (int v = 0; v < 3; v++) {
 		if (!ir_cnn_cpu_has(vars[v])) {
-			tn++;
+			tap_n++;
 			printf("ok %d # skip %s: not supported by this CPU\n",
-			    tn, vars[v]);
+			    tap_n, vars[v]);
 			continue;
 		}
 		ir_cnn_set_cpu(vars[v], err);
@@ -397,6 +381,6 @@ main(void)
 
 	for (int i = 0; i < nimg; i++)
 		ir_image_free(&imgs[i]);
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

@@ -13,17 +13,7 @@
 #include <unistd.h>
 
 #include "gallery.h"
-
-static int tn, tfail;
-
-static void
-ok(int cond, const char *what)
-{
-	tn++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", tn, what);
-	if (!cond)
-		tfail++;
-}
+#include "tap.h"
 
 /* A descriptor with v at index i and zeros elsewhere. */
 static void
@@ -220,6 +210,6 @@ main(void)
 
 	free(buf);
 	ir_gallery_free(&g);
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

@@ -20,18 +20,9 @@
 #include <sys/stat.h>
 
 #include "image.h"
+#include "tap.h"
 
-static int tn, tfail;
 static char dir[4200];
-
-static void
-ok(int cond, const char *what)
-{
-	tn++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", tn, what);
-	if (!cond)
-		tfail++;
-}
 
 static int
 load(const char *name, long max, struct ir_image *im, char *err)
@@ -139,7 +130,7 @@ js_compare(const char *pattern, const char *outdir, const char *what)
 	long d, total = 0;
 
 	if (glob(pattern, 0, NULL, &g) != 0) {
-		ok(0, pattern);
+		ok(0, "%s", pattern);
 		return;
 	}
 	for (i = 0; i < g.gl_pathc; i++) {
@@ -149,7 +140,7 @@ js_compare(const char *pattern, const char *outdir, const char *what)
 		if (what == NULL) {
 			snprintf(msg, sizeof msg, "%s: pixels identical to "
 			    "jpeg-js's (%ld values differ)", name, d);
-			ok(d == 0, msg);
+			ok(d == 0, "%s", msg);
 		} else if (d != 0 && ++bad <= 5) {
 			printf("# %s: %ld values differ from jpeg-js's\n", name,
 			    d);
@@ -161,7 +152,7 @@ js_compare(const char *pattern, const char *outdir, const char *what)
 		snprintf(msg, sizeof msg, "%s: all %zu pixel-identical to "
 		    "jpeg-js's (%zu differ, %ld values)", what, g.gl_pathc, bad,
 		    total);
-		ok(bad == 0 && g.gl_pathc > 0, msg);
+		ok(bad == 0 && g.gl_pathc > 0, "%s", msg);
 	}
 	globfree(&g);
 }
@@ -180,7 +171,7 @@ refused(const char *name, long max, const char *want)
 		snprintf(what, sizeof what, "%s refused%s: \"%s\" (got \"%s\")",
 		    name, jpeg ? " (IR_JPEG_FACEAPI)" : "", want, err);
 		ok(rc == IR_EINVAL && strstr(err, want) != NULL &&
-		    im.rgb == NULL && im.w == 0, what);
+		    im.rgb == NULL && im.w == 0, "%s", what);
 	}
 }
 
@@ -191,7 +182,7 @@ mem_refused(const char *buf, size_t len, const char *want, const char *what)
 	char err[IR_ERRMAX] = "";
 	int rc = ir_image_decode((const unsigned char *)buf, len, 0, &im, err);
 
-	ok(rc == IR_EINVAL && strstr(err, want) != NULL, what);
+	ok(rc == IR_EINVAL && strstr(err, want) != NULL, "%s", what);
 	if (rc == IR_OK)
 		ir_image_free(&im);
 }
@@ -245,7 +236,7 @@ main(void)
 	rc = load("paul.ppm", 0, &ref, err);
 	ok(rc == IR_OK && ref.w == 64 && ref.h == 64, "PPM P6 decodes");
 	if (rc != IR_OK) {
-		printf("# %s\n1..%d\n", err, tn);
+		printf("# %s\n1..%d\n", err, tap_n);
 		return 1;
 	}
 	ok(ref.rgb[0] == 0x24 && ref.rgb[1] == 0x14 && ref.rgb[2] == 0x05,
@@ -387,6 +378,6 @@ main(void)
 
 	ir_image_free(&ref);
 	ir_image_free(&ref);  /* twice is harmless */
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

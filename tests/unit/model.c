@@ -20,27 +20,7 @@
 #include <openssl/evp.h>
 
 #include "model.h"
-
-static int t_n, t_fail;
-
-static void
-ok(int cond, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-#include <stdarg.h>
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++t_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!cond)
-		t_fail++;
-}
+#include "tap.h"
 
 static char dir[4200];
 
@@ -417,6 +397,6 @@ main(void)
 	test_lookup_errors();
 	test_corrupt();
 	ok(strlen(ir_model_dir()) > 0, "ir_model_dir: %s", ir_model_dir());
-	printf("1..%d\n", t_n);
-	return t_fail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

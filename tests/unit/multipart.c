@@ -7,17 +7,7 @@
 #include <string.h>
 
 #include "multipart.h"
-
-static int tn, tfail;
-
-static void
-ok(int cond, const char *what)
-{
-	tn++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", tn, what);
-	if (!cond)
-		tfail++;
-}
+#include "tap.h"
 
 static int
 parse(const char *body, size_t len, struct ir_part *p, int *n, char *err)
@@ -94,6 +84,6 @@ main(void)
 	f = ir_multipart_find(parts, n, "inputFile");
 	ok(r == IR_OK && f && f->len == 0 && strcmp(f->filename, "a.jpg") == 0,
 	    "unquoted params, LF headers, zero-byte part");
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

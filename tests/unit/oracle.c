@@ -31,24 +31,9 @@
 #include "face.h"
 #include "image.h"
 #include "util.h"
+#include "tap.h"
 
-static int ntest, nfail;
 static char top[PATH_MAX];
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!cond)
-		nfail++;
-	fflush(stdout);
-}
 
 /* The checkout's top folder: $IR_TOP, else two levels above build/t/x. */
 static void
@@ -481,5 +466,5 @@ main(void)
 	ir_engine_close(tiny320);
 	json_decref(main_js);
 	json_decref(extra_js);
-	return nfail != 0;
+	return tap_fail != 0;
 }

@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,22 +15,9 @@
 #include "face.h"
 #include "image.h"
 #include "util.h"
+#include "tap.h"
 
-static int ntest, nfail;
 static char top[PATH_MAX];
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	nfail += !cond;
-}
 
 /* The checkout: $IR_TOP, else two levels above build/t/pipeline. */
 static void
@@ -410,5 +396,5 @@ main(void)
 	ir_image_free(&ph);
 	ir_engine_close(e);
 	ir_engine_close(noall);
-	return nfail != 0;
+	return tap_fail != 0;
 }

@@ -11,22 +11,12 @@
 #include <string.h>
 
 #include "result.h"
-
-static int tn, tfail;
-
-static void
-ok(int cond, const char *what)
-{
-	tn++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", tn, what);
-	if (!cond)
-		tfail++;
-}
+#include "tap.h"
 
 static void
 is(char *got, const char *want, const char *what)
 {
-	ok(got && strcmp(got, want) == 0, what);
+	ok(got && strcmp(got, want) == 0, "%s", what);
 	if (got && strcmp(got, want) != 0)
 		printf("#   got:      %s\n#   expected: %s\n", got, want);
 	free(got);
@@ -152,6 +142,6 @@ main(void)
 	o = json_pack("{s:s,s:[{s:i}]}", "name", "z", "faces", "label", 3);
 	ok(ir_result_tsv_from_json(o) == NULL, "malformed faces: NULL");
 	json_decref(o);
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

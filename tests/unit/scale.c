@@ -11,22 +11,12 @@
 #include <string.h>
 
 #include "scale.h"
-
-static int tn, tfail;
-
-static void
-ok(int cond, const char *what)
-{
-	tn++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", tn, what);
-	if (!cond)
-		tfail++;
-}
+#include "tap.h"
 
 static void
 is(long got, long want, const char *what)
 {
-	ok(got == want, what);
+	ok(got == want, "%s", what);
 	if (got != want)
 		printf("#   got %ld, expected %ld\n", got, want);
 }
@@ -366,6 +356,6 @@ main(void)
 	test_flapping();
 	test_band();
 	test_state();
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }

@@ -14,7 +14,6 @@
  */
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,23 +24,7 @@
 #include "image.h"
 #include "model.h"
 #include "util.h"
-
-static int tn, tfail;
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	tn++;
-	printf("%sok %d - ", cond ? "" : "not ", tn);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!cond)
-		tfail++;
-}
+#include "tap.h"
 
 static unsigned long long rs = 0x9e3779b97f4a7c15ull;
 
@@ -138,9 +121,9 @@ test_conv0(const struct ir_tinydet *net, struct ir_model *m)
 		conv0_ref(in, S, w, b, ref);
 		for (int v = 0; v < 3; v++) {
 			if (!ir_cnn_cpu_has(vars[v])) {
-				tn++;
+				tap_n++;
 				printf("ok %d # skip %s: not supported by this "
-				    "CPU\n", tn, vars[v]);
+				    "CPU\n", tap_n, vars[v]);
 				continue;
 			}
 			ir_cnn_set_cpu(vars[v], err);
@@ -242,19 +225,19 @@ main(void)
 	int r = ir_model_open(path, &m, err);
 	ok(r == IR_OK, "open %s (%s)", path, r ? err : "ok");
 	if (r != IR_OK) {
-		printf("1..%d\n", tn);
+		printf("1..%d\n", tap_n);
 		return 1;
 	}
 	r = ir_tinydet_load(m, &net, err);
 	ok(r == IR_OK, "load the tiny face detector (%s)", r ? err : "ok");
 	if (r != IR_OK) {
-		printf("1..%d\n", tn);
+		printf("1..%d\n", tap_n);
 		return 1;
 	}
 	test_conv0(net, m);
 	test_reuse(net);
 	ir_tinydet_free(net);
 	ir_model_close(m);
-	printf("1..%d\n", tn);
-	return tfail != 0;
+	printf("1..%d\n", tap_n);
+	return tap_fail != 0;
 }
