@@ -52,8 +52,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r1 = one(data, size, IR_JPEG_LIBJPEG, &w1, &h1);
 	int r2 = one(data, size, IR_JPEG_FACEAPI, &w2, &h2);
 
-	(void)r1;
-	(void)r2;
 	/* the two may differ on a damaged file (libjpeg warns and goes on
 	 * in one and not the other), but an image has the header's size */
 	if (r1 == IR_OK && r2 == IR_OK && (w1 != w2 || h1 != h2))
