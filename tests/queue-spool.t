@@ -14,8 +14,8 @@ export QURL SURL Q_MAXRECV Q_MISSING Q_MISSING_RC
 # Spool specifics first.
 run ir-queue depth "$QURL"
 ok $([ -d "$T_TMP/q/tmp" ] && [ -d "$T_TMP/q/new" ] && [ -d "$T_TMP/q/cur" ] &&
-    [ -d "$T_TMP/q/dead" ] && echo 0 || echo 1) \
-    "a spool is created on first use with tmp/ new/ cur/ dead/"
+    [ -d "$T_TMP/q/dead" ] && [ -d "$T_TMP/q/free" ] && echo 0 || echo 1) \
+    "a spool is created on first use with tmp/ new/ cur/ dead/ free/"
 ir-queue send "$QURL" layout
 like "$(ls "$T_TMP/q/new")" '^[0-9]{13}\.[0-9A-Z]{26}\.0$' \
     "new/ holds TIME.ID.0"
@@ -24,9 +24,29 @@ like "$(ls "$T_TMP/q/cur")" '^[0-9]{13}\.[0-9A-Z]{26}\.1$' \
     "cur/ holds EXPIRY.ID.1"
 is "$(printf '%s' "$out" | cut -f1)" "$(ls "$T_TMP/q/cur")" \
     "the receipt handle is the name in cur/"
+id=$(ls "$T_TMP/q/cur" | cut -d. -f2)
+ino=$(ls -i "$T_TMP/q/cur" | awk '{print $1}')
 ir-queue delete "$QURL" "$(printf '%s' "$out" | cut -f1)"
 is "$(ls "$T_TMP/q/tmp" "$T_TMP/q/new" "$T_TMP/q/cur" | grep -c .)" 3 \
     "nothing left but the folder headers"
+is "$(ls -i "$T_TMP/q/free")" "$ino $id" \
+    "a deleted message's file waits in free/ID for reuse"
+ir-queue send "$QURL" "a longer body than the first message had"
+is "$(ls "$T_TMP/q/free" | wc -l | tr -d ' ')" 0 "the next send takes it"
+is "$(ls -i "$T_TMP/q/new" | awk '{print $1}')" "$ino" "the same file, renamed"
+ir-queue send "$QURL" short
+run ir-queue -j receive "$QURL"
+is "$(printf '%s' "$out" | jq -r .body)" \
+    "a longer body than the first message had" "rewritten whole"
+ir-queue delete "$QURL" "$(printf '%s' "$out" | jq -r .handle)"
+ir-queue send "$QURL" x
+run ir-queue -j receive "$QURL"
+is "$(printf '%s' "$out" | jq -r .body)" short "FIFO"
+ir-queue delete "$QURL" "$(printf '%s' "$out" | jq -r .handle)"
+run ir-queue -j receive "$QURL"
+is "$(printf '%s' "$out" | jq -r .body)" x \
+    "a reused longer file is cut to the shorter body"
+ir-queue delete "$QURL" "$(printf '%s' "$out" | jq -r .handle)"
 (cd "$T_TMP" && ir-queue send q2 rel && ir-queue -j receive spool:q2) >"$T_TMP/rel"
 is "$(jq -r .body <"$T_TMP/rel")" rel "a relative bare path is a spool"
 run ir-queue send "dir:$T_TMP/x" m

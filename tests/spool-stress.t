@@ -6,7 +6,7 @@
 # left in tmp/. "Processed" = printed by `ir-queue consume`, which flushes
 # each line before it deletes the message.
 . "$(dirname "$0")/lib.sh"
-plan 12
+plan 14
 
 N=1000   # per sender
 rnd() { shuf -i "$1-$2" -n 1; }
@@ -38,8 +38,13 @@ cmp -s "$T_TMP/got1" "$T_TMP/expected"
 ok $? "each message processed exactly once (no loss, no duplicate)"
 is "$(cat "$T_TMP"/log1.* | cut -f3 | sort -u | tr '\n' ' ')" "1 " \
     "every message delivered on its first receive"
-is "$(find "$T_TMP/s1" -type f | wc -l | tr -d ' ')" 0 \
-    "spool empty: nothing in tmp/ new/ cur/ dead/"
+is "$(find "$T_TMP/s1/tmp" "$T_TMP/s1/new" "$T_TMP/s1/cur" "$T_TMP/s1/dead" \
+    -type f | wc -l | tr -d ' ')" 0 "spool empty: nothing in tmp/ new/ cur/ dead/"
+nfree=$(ls "$T_TMP/s1/free" | wc -l | tr -d ' ')
+ok $([ "$nfree" -ge 1 ] && [ "$nfree" -le 2000 ] && echo 0 || echo 1) \
+    "deleted messages' files kept in free/ for reuse ($nfree)"
+is "$(ls "$T_TMP/s1/free" | grep -cv '^[0-9A-Z]\{26\}$')" 0 \
+    "free/ holds only files named by a message id"
 is "$(cat "$T_TMP/err1" 2>/dev/null | head -3)" "" "no receiver reported an error"
 used=0
 for f in "$T_TMP"/log1.*; do [ -s "$f" ] && used=$((used + 1)); done

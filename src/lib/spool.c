@@ -9,11 +9,20 @@
  *   new/VVVVVVVVVVVVV.ID.R visible since V (ms), R receives so far
  *   cur/EEEEEEEEEEEEE.ID.R in flight until E (ms), the R-th receive
  *   dead/EEEEEEEEEEEEE.ID.R   dead letter (+ NAME.reason, a text line)
+ *   free/ID                a deleted message's file, kept for reuse
  *
  * Invariants:
  *  - a message file's content never changes after it left tmp/ (it was
  *    fsync'ed there), only its name does; the name carries the state, so
  *    a directory scan (no open, no stat) finds expired leases;
+ *  - a deleted message's file goes to free/ (up to about FREE_MAX files)
+ *    and a sender renames it back into tmp/ and overwrites it, instead of
+ *    unlink and create: on ext4 without a journal every create scans past
+ *    the inodes deleted in the last minutes, which made a busy spool's
+ *    creates cost more the busier it was. A receiver therefore checks,
+ *    after reading a message, that its name in cur/ still names the file
+ *    it read: if not, its lease ran out meanwhile, the file may be reused,
+ *    and the message is left to its new holder;
  *  - the receipt handle is the name in cur/: it names exactly one lease,
  *    so a stale handle (expired and moved on) fails with ENOENT;
  *  - times are wall-clock milliseconds, 13 digits, so names sort by time
@@ -32,6 +41,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +54,11 @@
 
 #define NAMEMAX 64                 /* 13 + 1 + 26 + 1 + 10 + NUL fits */
 #define TMP_MAX_AGE_S (60 * 60)    /* a tmp/ file older is a dead send */
+#define FREE_MAX 1024              /* free/ files kept for reuse */
+#define FREE_CHECK 256             /* deletes between two counts of free/ */
 
-enum { D_TMP, D_NEW, D_CUR, D_DEAD, ND };
-static const char *const dname[ND] = { "tmp", "new", "cur", "dead" };
+enum { D_TMP, D_NEW, D_CUR, D_DEAD, D_FREE, ND };
+static const char *const dname[ND] = { "tmp", "new", "cur", "dead", "free" };
 
 struct spool {
 	char *path;
@@ -57,6 +69,12 @@ struct spool {
 	char **cache;      /* sorted names of new/ from the last scan */
 	size_t ncache, icache;
 	unsigned long nsweeps;
+	/* The reuse pool; send and delete may run in several threads. */
+	pthread_mutex_t lock;
+	char **freec;      /* names in free/ from the last scan, not tried */
+	size_t nfree, ifree;
+	unsigned long ndel;
+	int free_full;     /* free/ held FREE_MAX files at the last count */
 };
 
 /* A parsed message file name "T.ID.R". */
@@ -113,7 +131,18 @@ dir_fsync(int dfd)
 	return fsync(dfd) < 0 && errno != EINVAL ? -1 : 0;
 }
 
-/* Reads the names in a subfolder that parse as message names. */
+/* A free/ file's name: a message id (26 characters of base32). */
+static int
+is_id(const char *s)
+{
+	return strlen(s) == 26 && strspn(s, "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+	    == 26;
+}
+
+/*
+ * Reads the names in a subfolder that parse as message names (in free/:
+ * that are message ids).
+ */
 static int
 list_dir(struct spool *sp, int which, char ***names, size_t *n, char *err)
 {
@@ -132,7 +161,8 @@ list_dir(struct spool *sp, int which, char ***names, size_t *n, char *err)
 		    dname[which]);
 	}
 	while ((e = readdir(d))) {
-		if (parse_name(e->d_name, &m) < 0)
+		if (which == D_FREE ? !is_id(e->d_name) :
+		    parse_name(e->d_name, &m) < 0)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -253,11 +283,16 @@ sweep(struct spool *sp, int64_t *next, char *err)
 	return IR_OK;
 }
 
+/*
+ * Reads a message file; *ino is its inode number. -1 with errno set on
+ * error.
+ */
 static int
-read_at(int dfd, const char *name, char **body, size_t *len)
+read_at(int dfd, const char *name, char **body, size_t *len, ino_t *ino)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	size_t cap = 4096, n = 0;
+	struct stat st;
 	char *b;
 	ssize_t r;
 
@@ -281,6 +316,9 @@ read_at(int dfd, const char *name, char **body, size_t *len)
 			break;
 		n += r;
 	}
+	st.st_ino = 0;
+	fstat(fd, &st);
+	*ino = st.st_ino;
 	close(fd);
 	b[n] = 0;
 	*body = b;
@@ -314,7 +352,9 @@ grab(struct spool *sp, struct ir_msg *msgs, int max, int vis, int *got,
 {
 	char to[NAMEMAX];
 	struct mname m;
+	struct stat st;
 	int scanned = 0, rc;
+	ino_t ino;
 
 	for (;;) {
 		if (sp->icache >= sp->ncache) {
@@ -343,7 +383,7 @@ grab(struct spool *sp, struct ir_msg *msgs, int max, int vis, int *got,
 				    sp->path, name);
 			}
 			if (read_at(sp->dfd[D_CUR], to, &msg->body,
-			    &msg->len) < 0) {
+			    &msg->len, &ino) < 0) {
 				/* ENOENT: a zero lease already swept back. */
 				if (errno == ENOENT)
 					continue;
@@ -351,6 +391,16 @@ grab(struct spool *sp, struct ir_msg *msgs, int max, int vis, int *got,
 					return IR_OK;
 				return ir_syserr(err, "cannot read %s/cur/%s",
 				    sp->path, to);
+			}
+			/*
+			 * Still our lease? Otherwise the file may have been
+			 * deleted and reused while we read it.
+			 */
+			if (fstatat(sp->dfd[D_CUR], to, &st,
+			    AT_SYMLINK_NOFOLLOW) < 0 || st.st_ino != ino) {
+				free(msg->body);
+				msg->body = NULL;
+				continue;
 			}
 			msg->handle = ir_xstrdup(to);
 			msg->id = ir_xstrdup(m.id);
@@ -430,6 +480,88 @@ spool_receive(struct ir_queue *q, struct ir_msg *msgs, int max, int wait_s,
 }
 
 /*
+ * Claims a file of free/ for a send: renames it to tmp/NAME and opens it
+ * for writing. Lists free/ again when the names of the last listing are
+ * used up, at most once per send call (*scanned). Returns the descriptor,
+ * or -1 when there is no file to reuse (the caller creates one).
+ */
+static int
+reuse(struct spool *sp, const char *name, int *scanned)
+{
+	char f[32], err[IR_ERRMAX];
+	int fd, have;
+
+	for (;;) {
+		pthread_mutex_lock(&sp->lock);
+		if (sp->ifree >= sp->nfree && !*scanned) {
+			free_names(sp->freec, sp->nfree);
+			sp->freec = NULL;
+			sp->nfree = sp->ifree = 0;
+			*scanned = 1;
+			if (list_dir(sp, D_FREE, &sp->freec, &sp->nfree,
+			    err) != IR_OK)
+				sp->nfree = 0;
+		}
+		if ((have = sp->ifree < sp->nfree))
+			snprintf(f, sizeof f, "%s", sp->freec[sp->ifree++]);
+		pthread_mutex_unlock(&sp->lock);
+		if (!have)
+			return -1;
+		if (renameat(sp->dfd[D_FREE], f, sp->dfd[D_TMP], name) == 0)
+			break;
+		if (errno != ENOENT)
+			return -1;
+		/* ENOENT: another sender took it first. */
+	}
+	if ((fd = openat(sp->dfd[D_TMP], name, O_WRONLY | O_CLOEXEC)) < 0)
+		unlinkat(sp->dfd[D_TMP], name, 0);
+	return fd;
+}
+
+/* Counts the files in free/, up to FREE_MAX. */
+static size_t
+count_free(struct spool *sp)
+{
+	int fd = openat(sp->dfd[D_FREE], ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	struct dirent *e;
+	size_t n = 0;
+	DIR *d;
+
+	if (fd < 0)
+		return 0;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return 0;
+	}
+	while (n < FREE_MAX && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Ends a deleted message's file: renames cur/HANDLE to free/ID for reuse,
+ * or unlinks it when free/ held FREE_MAX files at the last count (one
+ * count every FREE_CHECK deletes). Returns -1 with errno set on error.
+ */
+static int
+retire(struct spool *sp, const char *handle, const struct mname *m)
+{
+	int full;
+
+	pthread_mutex_lock(&sp->lock);
+	if (sp->ndel++ % FREE_CHECK == 0)
+		sp->free_full = count_free(sp) >= FREE_MAX;
+	full = sp->free_full;
+	pthread_mutex_unlock(&sp->lock);
+	if (full)
+		return unlinkat(sp->dfd[D_CUR], handle, 0);
+	return renameat(sp->dfd[D_CUR], handle, sp->dfd[D_FREE], m->id);
+}
+
+/*
  * Writes every message of the batch in tmp/, then syncs them all, then
  * renames them all into new/ and syncs new/ once (one directory sync per
  * batch, and the file system may write the files together). On an error
@@ -444,21 +576,25 @@ spool_send_batch(struct ir_queue *q, const char *const *bodies,
 	char id[IR_QUEUE_MAX_BATCH][27], tmp[IR_QUEUE_MAX_BATCH][48];
 	char to[NAMEMAX];
 	int fd[IR_QUEUE_MAX_BATCH], i, made = 0, sent = 0, rc = IR_OK;
+	int scanned = 0;
 
 	for (i = 0; i < n; i++)
 		fd[i] = -1;
 	for (i = 0; i < n && rc == IR_OK; i++) {
 		ir_make_id(id[i]);
 		snprintf(tmp[i], sizeof tmp[i], "%s.%ld", id[i], (long)getpid());
-		fd[i] = openat(sp->dfd[D_TMP], tmp[i], O_WRONLY | O_CREAT |
-		    O_EXCL | O_CLOEXEC, 0644);
+		if ((fd[i] = reuse(sp, tmp[i], &scanned)) < 0)
+			fd[i] = openat(sp->dfd[D_TMP], tmp[i], O_WRONLY |
+			    O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd[i] < 0) {
 			rc = ir_syserr(err, "cannot create %s/tmp/%s", sp->path,
 			    tmp[i]);
 			break;
 		}
 		made = i + 1;
-		if (ir_write_all(fd[i], bodies[i], lens[i]) < 0)
+		/* A reused file may be longer than this body. */
+		if (ir_write_all(fd[i], bodies[i], lens[i]) < 0 ||
+		    ftruncate(fd[i], (off_t)lens[i]) < 0)
 			rc = ir_syserr(err, "cannot write %s/tmp/%s", sp->path,
 			    tmp[i]);
 	}
@@ -506,7 +642,7 @@ spool_del(struct ir_queue *q, const struct ir_msg *msg, char *err)
 
 	if ((rc = check_handle(msg->handle, &m, err)) != IR_OK)
 		return rc;
-	if (unlinkat(sp->dfd[D_CUR], msg->handle, 0) < 0) {
+	if (retire(sp, msg->handle, &m) < 0) {
 		if (errno == ENOENT)
 			return ir_err(err, IR_ENOENT,
 			    "%s: receipt handle %s: lease expired or message "
@@ -590,6 +726,8 @@ spool_close(struct ir_queue *q)
 	if (sp->ifd >= 0)
 		close(sp->ifd);
 	free_names(sp->cache, sp->ncache);
+	free_names(sp->freec, sp->nfree);
+	pthread_mutex_destroy(&sp->lock);
 	free(sp->path);
 	free(sp);
 	free(q->url);
@@ -670,6 +808,7 @@ ir_spool_open(const char *path, const struct ir_queue_opts *o,
 		goto fail;
 	}
 	close(root);
+	pthread_mutex_init(&sp->lock, NULL);
 	q = ir_xcalloc(1, sizeof *q);
 	q->ops = &spool_ops;
 	q->impl = sp;
