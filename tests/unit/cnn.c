@@ -457,6 +457,45 @@ test_shapes(void)
 	    "unknown cpu variant refused");
 }
 
+/*
+ * Whether out (size x size x 3) is toBatchTensor of crop (x, y, w, h) of
+ * img, every value equal to the per-pixel formula in double.
+ */
+static int
+resize_is_exact(const struct ir_image *img, const int *crop, int size,
+    int centered, const float *out)
+{
+	int cx = crop[0], cy = crop[1], cw = crop[2], ch = crop[3];
+	int n = cw > ch ? cw : ch, d = n - (cw > ch ? ch : cw);
+	int after = (int)floor(d / 2.0 + 0.5), before = centered ? d - after : 0;
+	int bx = cw < ch ? before : 0, by = ch < cw ? before : 0;
+	double ratio = (double)n / size;
+
+	for (int r = 0; r < size; r++)
+		for (int c = 0; c < size; c++)
+			for (int ch3 = 0; ch3 < 3; ch3++) {
+				double sy = ratio * r, sx = ratio * c;
+				int y0 = (int)floor(sy), x0 = (int)floor(sx);
+				int y1 = (int)ceil(sy) < n - 1 ? (int)ceil(sy) : n - 1;
+				int x1 = (int)ceil(sx) < n - 1 ? (int)ceil(sx) : n - 1;
+				double p[2][2];
+				int ys[2] = { y0, y1 }, xs[2] = { x0, x1 };
+				for (int a = 0; a < 2; a++)
+					for (int bb = 0; bb < 2; bb++) {
+						int yy = ys[a] - by, xx = xs[bb] - bx;
+						p[a][bb] = (yy < 0 || xx < 0 || yy >= ch ||
+						    xx >= cw) ? 0 : img->rgb[((cy + yy) *
+						    img->w + cx + xx) * 3 + ch3];
+					}
+				double top = p[0][0] + (p[0][1] - p[0][0]) * (sx - x0);
+				double bot = p[1][0] + (p[1][1] - p[1][0]) * (sx - x0);
+				float v = (float)(top + (bot - top) * (sy - y0));
+				if (out[(r * size + c) * 3 + ch3] != v)
+					return 0;
+			}
+	return 1;
+}
+
 /* toBatchTensor: pad + legacy bilinear against a direct computation. */
 static void
 test_resize(void)
@@ -469,36 +508,8 @@ test_resize(void)
 	int crops[8] = { 2, 1, 9, 5, 0, 0, 13, 7 };
 	/* crop 9x5 -> square 9 (centered: d 4 -> 2 after, 2 before) -> 5 */
 	ir_resize_batch_tensor(&img, crops, 2, 5, 1, out);
-	int good = 1;
-	for (int k = 0; k < 2; k++) {
-		int cx = crops[4 * k], cy = crops[4 * k + 1];
-		int cw = crops[4 * k + 2], ch = crops[4 * k + 3];
-		int n = cw > ch ? cw : ch, d = n - (cw > ch ? ch : cw);
-		int after = (int)floor(d / 2.0 + 0.5), before = d - after;
-		int bx = cw < ch ? before : 0, by = ch < cw ? before : 0;
-		double ratio = (double)n / 5;
-		for (int r = 0; r < 5; r++)
-			for (int c = 0; c < 5; c++)
-				for (int ch3 = 0; ch3 < 3; ch3++) {
-					double sy = ratio * r, sx = ratio * c;
-					int y0 = (int)floor(sy), x0 = (int)floor(sx);
-					int y1 = (int)ceil(sy) < n - 1 ? (int)ceil(sy) : n - 1;
-					int x1 = (int)ceil(sx) < n - 1 ? (int)ceil(sx) : n - 1;
-					double p[2][2];
-					int ys[2] = { y0, y1 }, xs[2] = { x0, x1 };
-					for (int a = 0; a < 2; a++)
-						for (int bb = 0; bb < 2; bb++) {
-							int yy = ys[a] - by, xx = xs[bb] - bx;
-							p[a][bb] = (yy < 0 || xx < 0 || yy >= ch || xx >= cw) ? 0 :
-							    img.rgb[((cy + yy) * 13 + cx + xx) * 3 + ch3];
-						}
-					double top = p[0][0] + (p[0][1] - p[0][0]) * (sx - x0);
-					double bot = p[1][0] + (p[1][1] - p[1][0]) * (sx - x0);
-					float v = (float)(top + (bot - top) * (sy - y0));
-					if (out[((k * 5 + r) * 5 + c) * 3 + ch3] != v)
-						good = 0;
-				}
-	}
+	int good = resize_is_exact(&img, crops, 5, 1, out) &&
+	    resize_is_exact(&img, crops + 4, 5, 1, out + 5 * 5 * 3);
 	ok(good, NULL, "all", "resize: centered pad + legacy bilinear, 2 crops");
 	/* not centered, no resize (n == size): pass-through with zeros after */
 	float o2[13 * 13 * 3];
@@ -518,6 +529,37 @@ test_resize(void)
 	ok(v[0] == 0 && v[4] == 1.0f && v[5] == 1.0f, NULL, "all",
 	    "normalize: (x - mean) / 255");
 	free(img.rgb);
+
+	/*
+	 * A photo's size: down to the detector's 416 (bottom padding, more
+	 * than one strip of columns), crops up to 150 and 300 reaching past
+	 * each edge (a crop's last pixel is the image's last byte).
+	 */
+	struct ir_image big = { .w = 640, .h = 480 };
+	big.rgb = ir_xmalloc(640 * 480 * 3);
+	unsigned x = 12345;
+	for (int i = 0; i < 640 * 480 * 3; i++) {
+		x = x * 1103515245u + 12345u;
+		big.rgb[i] = (unsigned char)(x >> 16);
+	}
+	float *o = ir_xmalloc(416 * 416 * 3 * sizeof *o);
+	int whole[4] = { 0, 0, 640, 480 };
+	ir_resize_batch_tensor(&big, NULL, 1, 416, 0, o);
+	ok(resize_is_exact(&big, whole, 416, 0, o), NULL, "all",
+	    "resize: 640x480 -> 416, bottom padding, 2 strips");
+	int edge[3][4] = { { 560, 400, 80, 80 }, { 0, 0, 97, 130 },
+	    { 350, 200, 290, 280 } };
+	for (int i = 0; i < 3; i++) {
+		int sz = i == 2 ? 300 : 150;
+		char what[80];
+		ir_resize_batch_tensor(&big, edge[i], 1, sz, 1, o);
+		snprintf(what, sizeof what, "resize: crop %dx%d at (%d,%d) -> "
+		    "%d, centered", edge[i][2], edge[i][3], edge[i][0],
+		    edge[i][1], sz);
+		ok(resize_is_exact(&big, edge[i], sz, 1, o), NULL, "all", what);
+	}
+	free(o);
+	free(big.rgb);
 }
 
 int
