@@ -408,6 +408,53 @@ inside(const struct ir_conv *c, int h, int w)
 	    (ow - 1) * c->stride + c->kw <= w;
 }
 
+/*
+ * A padded input's extent: the rows and columns the windows of c on an
+ * h x w input cover, padding cells included; 0 if it would exceed PAD_MAX
+ * floats per image (then im2col chunks instead).
+ */
+#define PAD_MAX (1u << 20)
+
+static size_t
+padded_extent(const struct ir_conv *c, int h, int w, int *hp, int *wp)
+{
+	int oh, ow;
+	ir_conv_outsize(c, h, w, &oh, &ow);
+	*hp = (oh - 1) * c->stride + c->kh;
+	*wp = (ow - 1) * c->stride + c->kw;
+	size_t sz = (size_t)*hp * *wp * c->cin;
+	return sz <= PAD_MAX ? sz : 0;
+}
+
+/*
+ * Image img of in (h x w) into p (hp x wp) with the padding of c as
+ * zeros, so that a valid convolution of p is c's on the image.
+ */
+static void
+pad_image(const struct ir_conv *c, const float *in, int img, int h, int w,
+    int hp, int wp, float *p)
+{
+	int pt = ir_cnn_padbefore(h, c->kh, c->stride, c->pad);
+	int pl = ir_cnn_padbefore(w, c->kw, c->stride, c->pad);
+	int cin = c->cin;
+	int x1 = pl + w < wp ? pl + w : wp; /* columns pl..x1-1 from in */
+	size_t rowsz = (size_t)wp * cin;
+
+	for (int y = 0; y < hp; y++) {
+		float *d = p + (size_t)y * rowsz;
+		int sy = y - pt;
+		if (sy < 0 || sy >= h) {
+			memset(d, 0, rowsz * sizeof *d);
+			continue;
+		}
+		memset(d, 0, (size_t)pl * cin * sizeof *d);
+		memcpy(d + (size_t)pl * cin, in + (((size_t)img * h + sy) * w) *
+		    cin, (size_t)(x1 - pl) * cin * sizeof *d);
+		memset(d + (size_t)x1 * cin, 0, (size_t)(wp - x1) * cin *
+		    sizeof *d);
+	}
+}
+
 size_t
 ir_conv_workspace(const struct ir_conv *c, int n, int h, int w)
 {
@@ -423,9 +470,14 @@ ir_conv_workspace(const struct ir_conv *c, int n, int h, int w)
 	}
 	case IR_CONV_GEMM1X1:
 		return 0;
-	case IR_CONV_IM2COL_OWN:
+	case IR_CONV_IM2COL_OWN: {
+		int hp, wp;
+		size_t pz;
 		if (inside(c, h, w))
 			return 0;
+		if ((pz = padded_extent(c, h, w, &hp, &wp)) > 0)
+			return pz + 16;
+	}
 		/* FALLTHROUGH */
 	default:
 		if (M == 0)
@@ -543,6 +595,19 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 	}
 	if (algo == IR_CONV_IM2COL_OWN && inside(c, h, w)) {
 		v->conv_direct(c, in, h, w, oh, ow, 0, M, out, res);
+		return;
+	}
+	/* Padding: a zero-padded copy of each image, then the same direct
+	 * convolution (no im2col matrix: a K-fold smaller copy). */
+	int hp, wp;
+	if (algo == IR_CONV_IM2COL_OWN && padded_extent(c, h, w, &hp, &wp)) {
+		float *p = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+		size_t per = (size_t)oh * ow * c->cout;
+		for (int i = 0; i < n; i++) {
+			pad_image(c, in, i, h, w, hp, wp, p);
+			v->conv_direct(c, p, hp, wp, oh, ow, 0, (size_t)oh * ow,
+			    out + i * per, res ? res + i * per : NULL);
+		}
 		return;
 	}
 	int K = c->kh * c->kw * c->cin;

@@ -93,6 +93,11 @@ static const struct ccase convs[] = {
 	{ 3, 7, 5, 32, 64, 3, 1, IR_PAD_SAME, IR_ACT_RELU6, 1, 1, 0, 6 },
 	{ 2, 1, 1, 16, 32, 3, 1, IR_PAD_SAME, IR_ACT_LEAKY, 0, 1, 0, 6 },
 	{ 2, 38, 41, 3, 32, 7, 2, IR_PAD_VALID, IR_ACT_RELU, 0, 1, 0, 0 },
+	/* padded own-GEMM: zero-padded copy + direct (the descriptor's 7x7/2
+	 * and the landmark net's 3x3/2 first convs, odd and even sizes) */
+	{ 2, 23, 21, 3, 32, 7, 2, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 0, 0 },
+	{ 2, 12, 12, 3, 32, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 0 },
+	{ 1, 14, 9, 32, 64, 3, 2, IR_PAD_SAME, IR_ACT_NONE, 0, 1, 1, 0 },
 	{ 1, 9, 9, 256, 64, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 0 },
 	{ 2, 9, 9, 24, 20, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1, 0 },
 	{ 2, 5, 7, 24, 20, 1, 1, IR_PAD_SAME, IR_ACT_RELU6, 0, 1, 1, 0 },
