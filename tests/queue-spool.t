@@ -63,5 +63,20 @@ run ir-store put "$SURL" "a/b" "$T_TMP/file"
 run ir-store rm "$SURL" "a/b"
 ok $([ ! -e "$T_TMP/store/a" ] && echo 0 || echo 1) \
     "rm removes folders it leaves empty"
+# Durability of a put: the object's folder is synced, and so is the parent
+# of every folder the put made (else a crash can lose the new folder's
+# name and the object with it). strace shows the fsyncs, in order.
+fsyncs() { # KEY: the folders a put of KEY syncs, relative to the store
+	strace -f -e trace=openat,fsync -o "$T_TMP/tr" \
+	    ir-store put "dir:$T_TMP/sync" "$1" "$T_TMP/file" || return
+	awk '/openat\(.*O_DIRECTORY/ { split($0, q, "\""); d[$NF] = q[2] }
+	    /fsync\(/ { sub(/.*fsync\(/, ""); sub(/\).*/, "");
+		if ($0 in d) printf "%s ", d[$0] }' "$T_TMP/tr"
+}
+is "$(fsyncs d1/d2/d3/k)" "d1/d2/d3 d1/d2 d1 . " \
+    "a put that makes folders syncs each one's parent"
+is "$(fsyncs d1/d2/d3/k2)" "d1/d2/d3 " "a put into existing folders syncs one"
+is "$(fsyncs d1/x/k)" "d1/x d1 " "a new folder in an old one"
+is "$(fsyncs top)" ". " "a key at the top syncs the root"
 
 . "$T_TOP/tests/queue-behaviour.sh"

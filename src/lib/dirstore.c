@@ -54,15 +54,35 @@ key_fs_check(const char *key, char *err)
 	}
 }
 
-/* Makes the folders of key (all but its last segment) under the root. */
+/* Syncs folder dir (relative to the root; "" is the root). */
+static void
+sync_dir(struct dirstore *ds, const char *dir)
+{
+	int dfd = openat(ds->rfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
+/*
+ * Makes the folders of key (all but its last segment) under the root;
+ * *made is set to the length of the key's prefix naming the shallowest
+ * folder it created (0: none), whose parents' entries need a sync.
+ */
 static int
-make_parents(struct dirstore *ds, const char *key, char *err)
+make_parents(struct dirstore *ds, const char *key, size_t *made, char *err)
 {
 	char *k = ir_xstrdup(key), *p;
 
 	for (p = strchr(k, '/'); p; p = strchr(p + 1, '/')) {
 		*p = 0;
-		if (mkdirat(ds->rfd, k, 0755) < 0 && errno != EEXIST) {
+		if (mkdirat(ds->rfd, k, 0755) == 0) {
+			if (*made == 0)
+				*made = (size_t)(p - k);
+		} else if (errno != EEXIST) {
 			int rc = errno == ENOTDIR ?
 			    ir_err(err, IR_EINVAL, "%s: %s is an object, not a "
 				"folder", key, k) :
@@ -83,6 +103,7 @@ ds_put(struct ir_store *s, const char *key, const void *buf, size_t len,
 	struct dirstore *ds = s->impl;
 	char id[27], tmp[64];
 	int fd, rc, tries;
+	size_t made = 0;
 
 	if ((rc = key_fs_check(key, err)) != IR_OK)
 		return rc;
@@ -106,7 +127,7 @@ ds_put(struct ir_store *s, const char *key, const void *buf, size_t len,
 		goto fail;
 	}
 	for (tries = 0;; tries++) {
-		if ((rc = make_parents(ds, key, err)) != IR_OK)
+		if ((rc = make_parents(ds, key, &made, err)) != IR_OK)
 			break;
 		if (renameat(ds->rfd, tmp, ds->rfd, key) == 0)
 			break;
@@ -123,20 +144,29 @@ ds_put(struct ir_store *s, const char *key, const void *buf, size_t len,
 		unlinkat(ds->rfd, tmp, 0);
 		return rc;
 	}
-	/* Make the new name durable: sync the object's folder. */
+	/*
+	 * Make the new name durable: sync the object's folder, then, up from
+	 * it, the parent of each folder this put created (a new folder's name
+	 * is an entry in its parent).
+	 */
 	{
 		char *k = ir_xstrdup(key), *sl = strrchr(k, '/');
-		int dfd;
 
-		if (sl)
+		if (!sl)
+			sync_dir(ds, "");
+		else {
 			*sl = 0;
-		dfd = openat(ds->rfd, sl ? k : ".", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC);
-		free(k);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
+			sync_dir(ds, k);
+			while (made > 0 && strlen(k) >= made) {
+				if (!(sl = strrchr(k, '/'))) {
+					sync_dir(ds, "");
+					break;
+				}
+				*sl = 0;
+				sync_dir(ds, k);
+			}
 		}
+		free(k);
 	}
 	return IR_OK;
 fail:
