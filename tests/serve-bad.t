@@ -52,6 +52,22 @@ is "$code:$body" "200:ok" "healthz: 200 when the queues and store answer"
 
 post / -F "inputFile=@$IMG"
 like "$code:$body" '^200:test_00:[A-Za-z]+$' "a good upload: 200 name:label"
+label=${body#test_00:}
+
+# Odd file names: a browser's raw Windows path (its last component), bytes
+# that are not UTF-8 (shown as '?', not a 500 from the JSON encoder).
+printf -- '--B\r\nContent-Disposition: form-data; name="inputFile"; ' \
+    >"$T_TMP/win"
+printf 'filename="C:\\photos\\test_00.jpg"\r\n\r\n' >>"$T_TMP/win"
+cat "$IMG" >>"$T_TMP/win"
+printf '\r\n--B--\r\n' >>"$T_TMP/win"
+post / -H "Content-Type: multipart/form-data; boundary=B" \
+    --data-binary "@$T_TMP/win"
+is "$code:$body" "200:test_00:$label" "a raw Windows path: its file name"
+post / -F "inputFile=@$IMG;filename=$(printf 'bad\377.jpg')"
+is "$code:$body" "200:bad?:$label" "a file name that is not UTF-8: '?' for the byte"
+post /v1/recognize -F "inputFile=@$IMG;filename=$(printf 'bad\377.jpg')"
+like "$code:$body" '^200:.*"name":"bad\?\.jpg"' "and in the JSON answer"
 
 # --- bad requests -----------------------------------------------------------
 post / -H 'Content-Type: multipart/form-data; boundary=XX' --data-binary ''

@@ -80,7 +80,11 @@ disp_param(const char *v, size_t vlen, const char *key, char *out,
 		if (p < end && *p == '"') {
 			p++;
 			while (p < end && *p != '"' && i + 1 < outsz) {
-				if (*p == '\\' && p + 1 < end)
+				/* curl escapes " and \ with a backslash;
+				 * browsers send other backslashes as they are
+				 * (a Windows path) */
+				if (*p == '\\' && p + 1 < end &&
+				    (p[1] == '"' || p[1] == '\\'))
 					p++;
 				out[i++] = *p++;
 			}

@@ -81,18 +81,15 @@ jnum(double d)
 	return isfinite(d) ? json_real(d) : json_null();
 }
 
-static json_t *
-jstr(const char *s)
+json_t *
+ir_json_string(const char *s)
 {
 	/* json_string refuses invalid UTF-8: keep the bytes visible. */
 	json_t *v = json_string(s ? s : "");
 
-	if (!v) {
-		size_t n = strlen(s), i;
+	if (!v && s) {
 		char *c = ir_xstrdup(s);
-		for (i = 0; i < n; i++)
-			if ((unsigned char)c[i] >= 0x80)
-				c[i] = '?';
+		ir_utf8_clean(c);
 		v = json_string(c);
 		free(c);
 	}
@@ -109,14 +106,14 @@ ir_result_json(const struct ir_result *r, int flags)
 		set_new(o, "v", NULL);
 	set_new(o, "v", json_integer(IR_RESULT_VERSION));
 	if (r->id)
-		set_new(o, "id", jstr(r->id));
-	set_new(o, "name", jstr(r->name));
+		set_new(o, "id", ir_json_string(r->id));
+	set_new(o, "name", ir_json_string(r->name));
 	if (r->error) {
-		set_new(o, "error", jstr(r->error));
+		set_new(o, "error", ir_json_string(r->error));
 		return o;
 	}
 	if (r->nfaces > 0) {
-		set_new(o, "label", jstr(r->match[0].label));
+		set_new(o, "label", ir_json_string(r->match[0].label));
 		set_new(o, "distance", jnum(r->match[0].distance));
 	} else
 		set_new(o, "label", json_string("noface"));
@@ -132,7 +129,7 @@ ir_result_json(const struct ir_result *r, int flags)
 			json_array_append_new(box, json_real(f->box[k]));
 		set_new(fo, "box", box);
 		set_new(fo, "score", json_real(f->score));
-		set_new(fo, "label", jstr(r->match[i].label));
+		set_new(fo, "label", ir_json_string(r->match[i].label));
 		set_new(fo, "distance", jnum(r->match[i].distance));
 		set_new(fo, "path", json_string(ir_face_path_name(f->path)));
 		if (flags & IR_RESULT_LANDMARKS) {

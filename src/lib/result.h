@@ -62,6 +62,13 @@ struct ir_result {
 json_t *ir_result_json(const struct ir_result *r, int flags);
 
 /*
+ * A JSON string of s (NULL: ""); bytes of s that are not valid UTF-8
+ * (jansson refuses those) come out as '?'. New reference, or NULL when
+ * out of memory.
+ */
+json_t *ir_json_string(const char *s);
+
+/*
  * The JSON object as one compact line without a trailing newline,
  * malloc'd (caller frees). Never NULL.
  */

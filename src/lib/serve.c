@@ -35,6 +35,7 @@
 
 #include "multipart.h"
 #include "queue.h"
+#include "result.h"
 #include "serve.h"
 #include "store.h"
 
@@ -410,9 +411,9 @@ submit_queue(struct req *r, const unsigned char *img, size_t len, int *code,
 		pthread_mutex_unlock(&s->mlock);
 		return rc;
 	}
-	m = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I}", "v", 1, "id", r->id,
-	    "name", r->file, "key", key, "reply", s->reply_url, "sent",
-	    (json_int_t)ir_unix_ms());
+	m = json_pack("{s:i, s:s, s:o, s:s, s:s, s:I}", "v", 1, "id", r->id,
+	    "name", ir_json_string(r->file), "key", key, "reply", s->reply_url,
+	    "sent", (json_int_t)ir_unix_ms());
 	body = m ? json_dumps(m, JSON_COMPACT) : NULL;
 	json_decref(m);
 	if (!body)
@@ -581,6 +582,8 @@ upload_done(struct req *r)
 		snprintf(r->file, sizeof r->file, "%s", nm && *nm &&
 		    !strchr(nm, '/') ? nm : "upload");
 	}
+	/* The name goes into JSON and the text answer: valid UTF-8 only. */
+	ir_utf8_clean(r->file);
 	if ((why = sniff(img, len)) != NULL)
 		return respond_error(r, 415, why);
 

@@ -367,3 +367,49 @@ ir_getenv(const char *name, const char *def)
 
 	return v && *v ? v : def;
 }
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n, i;
+	unsigned long cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the NUL */
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+size_t
+ir_utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t bad = 0, n;
+
+	while (*p) {
+		if ((n = utf8_len(p)) > 0) {
+			p += n;
+			continue;
+		}
+		*p++ = '?';
+		bad++;
+	}
+	return bad;
+}

@@ -79,6 +79,13 @@ int ir_write_file_atomic(const char *path, const void *buf, size_t len,
  */
 void ir_make_id(char out[27]);
 
+/*
+ * Replaces, in place, each byte of s that is not part of a valid UTF-8
+ * sequence (RFC 3629: no overlongs, surrogates or code points past
+ * U+10FFFF) with '?'. Returns the number of bytes replaced.
+ */
+size_t ir_utf8_clean(char *s);
+
 /* For tools: the program name used in messages, set once from argv[0]. */
 extern const char *ir_progname;
 void ir_setprog(const char *argv0);

@@ -84,6 +84,22 @@ main(void)
 	f = ir_multipart_find(parts, n, "inputFile");
 	ok(r == IR_OK && f && f->len == 0 && strcmp(f->filename, "a.jpg") == 0,
 	    "unquoted params, LF headers, zero-byte part");
+	/* A browser sends a Windows path's backslashes as they are; curl
+	 * escapes a quote (and a backslash) with a backslash. */
+	static const char b3[] = "--XyZ\r\nContent-Disposition: form-data; "
+	    "name=\"inputFile\"; filename=\"C:\\x\\test_01.jpg\"\r\n\r\n"
+	    "ab\r\n--XyZ\r\nContent-Disposition: form-data; "
+	    "name=\"other\"; filename=\"say \\\"hi\\\".jpg\"\r\n\r\n"
+	    "cd\r\n--XyZ--\r\n";
+	r = parse(b3, sizeof b3 - 1, parts, &n, err);
+	f = ir_multipart_find(parts, n, "inputFile");
+	ok(r == IR_OK && f && strcmp(f->filename, "test_01.jpg") == 0,
+	    "a raw Windows path: its last component (%s)", f ? f->filename :
+	    "none");
+	f = ir_multipart_find(parts, n, "other");
+	ok(f && strcmp(f->filename, "say \"hi\".jpg") == 0,
+	    "an escaped quote in a quoted file name (%s)", f ? f->filename :
+	    "none");
 	printf("1..%d\n", tap_n);
 	return tap_fail != 0;
 }
