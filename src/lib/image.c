@@ -129,10 +129,12 @@ jpeg_errors(struct jpeg_decompress_struct *ci, struct jerr *je)
  * over. libjpeg errors longjmp to the caller's jb. */
 static int
 jpeg_begin(struct jpeg_decompress_struct *ci, const unsigned char *buf,
-    size_t len, long max, char *err)
+    size_t len, long max, int app1, char *err)
 {
 	jpeg_create_decompress(ci);
 	jpeg_mem_src(ci, buf, (unsigned long)len);
+	if (app1) /* keep the APP1 (EXIF) segments for their orientation */
+		jpeg_save_markers(ci, JPEG_APP0 + 1, 0xffff);
 	jpeg_read_header(ci, TRUE);
 	if (too_big(ci->image_width, ci->image_height, max, err) != IR_OK) {
 		jpeg_destroy_decompress(ci);
@@ -151,6 +153,84 @@ jpeg_error(const struct jerr *je, char *err)
 }
 
 /* ---- JPEG, libjpeg-turbo's own decode (the default) ---- */
+
+/*
+ * The EXIF orientation (1..8) in the saved APP1 markers, 1 when there is
+ * none or it is malformed. TIFF layout: "Exif\0\0", byte order "II" or
+ * "MM", 42, the offset of IFD0, then its entry count and 12-byte entries
+ * (tag, type, count, value); orientation is tag 0x0112, a SHORT.
+ */
+static int
+exif_orientation(jpeg_saved_marker_ptr m)
+{
+	for (; m; m = m->next) {
+		const unsigned char *t = m->data + 6;
+		size_t n, i, len = m->data_length;
+		unsigned long off;
+		int le;
+
+		if (m->marker != JPEG_APP0 + 1 || len < 6 + 8 ||
+		    memcmp(m->data, "Exif\0\0", 6) != 0)
+			continue;
+		len -= 6;
+		if (memcmp(t, "II*\0", 4) == 0)
+			le = 1;
+		else if (memcmp(t, "MM\0*", 4) == 0)
+			le = 0;
+		else
+			continue;
+#define U16(p) (le ? (p)[0] | (p)[1] << 8 : (p)[0] << 8 | (p)[1])
+#define U32(p) (le ? (unsigned long)U16(p) | (unsigned long)U16((p) + 2) << 16 \
+		: (unsigned long)U16(p) << 16 | (unsigned long)U16((p) + 2))
+		off = U32(t + 4);
+		if (off > len - 2)
+			continue;
+		n = U16(t + off);
+		for (i = 0; i < n && off + 2 + 12 * (i + 1) <= len; i++) {
+			const unsigned char *e = t + off + 2 + 12 * i;
+			unsigned v = U16(e + 8);
+
+			if (U16(e) == 0x0112 && U16(e + 2) == 3 && U32(e + 4) == 1)
+				return v >= 1 && v <= 8 ? (int)v : 1;
+		}
+#undef U16
+#undef U32
+	}
+	return 1;
+}
+
+/*
+ * Turns img as EXIF orientation o (2..8) says a viewer shows it: 2 mirror,
+ * 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse,
+ * 8 rotate 90 counter-clockwise (5..8 swap width and height).
+ */
+static void
+orient(struct ir_image *img, int o)
+{
+	int W = img->w, H = img->h, w = o >= 5 ? H : W, h = o >= 5 ? W : H;
+	unsigned char *d = ir_xmalloc((size_t)w * h * 3);
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			int sx, sy;
+
+			switch (o) {
+			case 2: sx = W - 1 - x, sy = y; break;
+			case 3: sx = W - 1 - x, sy = H - 1 - y; break;
+			case 4: sx = x, sy = H - 1 - y; break;
+			case 5: sx = y, sy = x; break;
+			case 6: sx = y, sy = H - 1 - x; break;
+			case 7: sx = W - 1 - y, sy = H - 1 - x; break;
+			default: sx = W - 1 - y, sy = x; break;
+			}
+			memcpy(d + ((size_t)y * w + x) * 3,
+			    img->rgb + ((size_t)sy * W + sx) * 3, 3);
+		}
+	free(img->rgb);
+	img->rgb = d;
+	img->w = w;
+	img->h = h;
+}
 
 /* CMYK (or YCCK converted to CMYK by libjpeg) to RGB. */
 static void
@@ -179,7 +259,7 @@ decode_jpeg_libjpeg(const unsigned char *buf, size_t len, long max,
 	struct jerr je;
 	unsigned char *volatile rgb = NULL;
 	unsigned char *volatile row = NULL;
-	int cmyk, inverted;
+	int cmyk, inverted, orientation;
 
 	jpeg_errors(&ci, &je);
 	if (setjmp(je.jb)) {
@@ -188,8 +268,10 @@ decode_jpeg_libjpeg(const unsigned char *buf, size_t len, long max,
 		free(row);
 		return jpeg_error(&je, err);
 	}
-	if (jpeg_begin(&ci, buf, len, max, err) != IR_OK)
+	if (jpeg_begin(&ci, buf, len, max, 1, err) != IR_OK)
 		return IR_EINVAL;
+	/* now: jpeg_finish_decompress frees the saved markers */
+	orientation = exif_orientation(ci.marker_list);
 	cmyk = ci.jpeg_color_space == JCS_CMYK ||
 	    ci.jpeg_color_space == JCS_YCCK;
 	/* Adobe (Photoshop, ImageMagick) writes CMYK inverted. */
@@ -223,6 +305,8 @@ decode_jpeg_libjpeg(const unsigned char *buf, size_t len, long max,
 	out->rgb = rgb;
 	jpeg_destroy_decompress(&ci);
 	free(row);
+	if (orientation > 1)
+		orient(out, orientation);
 	return IR_OK;
 }
 
@@ -855,7 +939,7 @@ decode_jpeg_faceapi(const unsigned char *buf, size_t len, long max,
 			jsdec_free(dv);
 		return jpeg_error(&je, err);
 	}
-	if (jpeg_begin(&ci, buf, len, max, err) != IR_OK)
+	if (jpeg_begin(&ci, buf, len, max, 0, err) != IR_OK)
 		return IR_EINVAL;
 	dv = d = ir_xmalloc(sizeof *d);
 	memset(d, 0, sizeof *d);

@@ -26,8 +26,9 @@
  *  - binary PNM: P6 (RGB) and P5 (gray), any maxval 1..65535, scaled to
  *    0..255; P6 with maxval 255 passes pixels through exactly, which is
  *    what the tests use for bit-exact input.
- * EXIF orientation is ignored, as face-api does (MODEL-SPEC.md 2.1): the
- * pixels are used as stored, so results match the reference.
+ * EXIF orientation: IR_JPEG_LIBJPEG applies it (the image comes out as a
+ * viewer shows it upright); IR_JPEG_FACEAPI ignores it, as face-api in
+ * Node does (MODEL-SPEC.md 2.1), so its pixels match the reference.
  *
  * The pixel count is checked against a limit as soon as the header is
  * read, before any pixel buffer is allocated. Decoding never prints and

@@ -265,6 +265,47 @@ main(void)
 	ok(d >= 0 && d < 2, "progressive JPEG decodes close to the original");
 	ir_image_free(&im);
 
+	/*
+	 * EXIF orientation (make-files): orient-N holds orient-1's pixels
+	 * turned the inverse way with tag N; decoded, each must be orient-1
+	 * again (jpegtran's turns are lossless, the decode of turned blocks
+	 * rounds a little differently). A wrong turn is tens of levels off,
+	 * a wrong size is -1.
+	 */
+	{
+		struct ir_image base;
+		char name[32];
+
+		rc = load("orient-1.jpg", 0, &base, err);
+		ok(rc == IR_OK && base.w == 48 && base.h == 32,
+		    "EXIF orientation 1: as stored (48x32)");
+		for (int o = 2; o <= 8 && rc == IR_OK; o++) {
+			snprintf(name, sizeof name, "orient-%d.jpg", o);
+			int r2 = load(name, 0, &im, err);
+			d = r2 == IR_OK ? mad(&im, &base) : -1;
+			ok(d >= 0 && d < 1, "EXIF orientation %d%s: turned upright "
+			    "(stored %dx%d, decode %s, mean difference %.3f)", o,
+			    o == 6 ? " (big-endian)" : "", o >= 5 ? 32 : 48,
+			    o >= 5 ? 48 : 32, r2 == IR_OK ? "ok" : err, d);
+			ir_image_free(&im);
+		}
+		rc = load("orient-bad.jpg", 0, &im, err);
+		ok(rc == IR_OK && im.w == 32 && im.h == 48,
+		    "a malformed EXIF segment: pixels as stored");
+		ir_image_free(&im);
+		{
+			char p[8400];
+
+			snprintf(p, sizeof p, "%s/orient-6.jpg", dir);
+			rc = ir_image_load_with(p, 0, IR_JPEG_FACEAPI, &im, err);
+			ok(rc == IR_OK && im.w == 32 && im.h == 48,
+			    "IR_JPEG_FACEAPI ignores EXIF orientation, as "
+			    "face-api does");
+			ir_image_free(&im);
+		}
+		ir_image_free(&base);
+	}
+
 	rc = load("gray.jpg", 0, &im, err);
 	ok(rc == IR_OK && im.w == 64 && im.h == 64, "grayscale JPEG decodes");
 	if (rc == IR_OK) {
