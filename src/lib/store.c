@@ -36,35 +36,6 @@ ir_store_url(const struct ir_store *s)
 	return s->url;
 }
 
-/* Length of the UTF-8 sequence at p (1 to 4), or 0 if it is not valid
- * (overlong forms, surrogates and values past U+10FFFF included). */
-static int
-utf8_len(const unsigned char *p)
-{
-	unsigned c = p[0], v;
-	int n, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, v = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, v = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, v = c & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
-	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	return n;
-}
-
 int
 ir_store_key_check(const char *key, char *err)
 {
@@ -101,7 +72,7 @@ ir_store_key_check(const char *key, char *err)
 			return ir_err(err, IR_EINVAL,
 			    "key with a control character (byte %zu)",
 			    (size_t)(p - (const unsigned char *)key));
-		if (!(n = utf8_len(p)))
+		if (!(n = ir_utf8_len(p)))
 			return ir_err(err, IR_EINVAL,
 			    "key not valid UTF-8 (byte %zu)",
 			    (size_t)(p - (const unsigned char *)key));

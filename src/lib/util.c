@@ -368,9 +368,8 @@ ir_getenv(const char *name, const char *def)
 	return v && *v ? v : def;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t
-utf8_len(const unsigned char *s)
+size_t
+ir_utf8_len(const unsigned char *s)
 {
 	unsigned c = s[0];
 	size_t n, i;
@@ -404,7 +403,7 @@ ir_utf8_clean(char *s)
 	size_t bad = 0, n;
 
 	while (*p) {
-		if ((n = utf8_len(p)) > 0) {
+		if ((n = ir_utf8_len(p)) > 0) {
 			p += n;
 			continue;
 		}

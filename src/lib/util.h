@@ -80,6 +80,13 @@ int ir_write_file_atomic(const char *path, const void *buf, size_t len,
 void ir_make_id(char out[27]);
 
 /*
+ * The length (1..4) of the valid UTF-8 sequence at s, or 0 when none
+ * starts there (RFC 3629: no overlongs, surrogates or code points past
+ * U+10FFFF; a sequence cut by the terminating NUL is invalid).
+ */
+size_t ir_utf8_len(const unsigned char *s);
+
+/*
  * Replaces, in place, each byte of s that is not part of a valid UTF-8
  * sequence (RFC 3629: no overlongs, surrogates or code points past
  * U+10FFFF) with '?'. Returns the number of bytes replaced.
