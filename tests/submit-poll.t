@@ -70,12 +70,12 @@ like "$out" "^[0-9A-Z]{26}${TAB}img/paul.jpg\$" "ir-submit prints ID<TAB>FILE"
 id=$(printf '%s' "$out" | cut -f1)
 req=$(ir-queue -j receive spool:peek | jq -r .body)
 is "$(printf '%s' "$req" | jq -r '[.v, .id, .name, .key, .reply] | join(" ")')" \
-    "1 $id paul.jpg $id/paul.jpg spool:$T_TMP/replies" \
+    "1 $id paul.jpg $id-paul.jpg spool:$T_TMP/replies" \
     "request: v, id, name, key, absolute reply URL"
 like "$(printf '%s' "$req" | jq -r .sent)" '^1[0-9]{12}$' "request: sent in ms"
 ok $([ "$(printf '%s' "$req" | wc -c)" -le 1024 ] && echo 0 || echo 1) \
     "request within 1 KB"
-is "$(ir-store get "$S" "$id/paul.jpg")" Paul "the image is in the store"
+is "$(ir-store get "$S" "$id-paul.jpg")" Paul "the image is in the store"
 
 # --- the pipeline ------------------------------------------------------
 worker "$Q" "$S" &

@@ -103,7 +103,8 @@ submit(struct ctx *c, const char *file, char *err)
 		*strchr(name, '/') = 0; /* "dir/" gives "dir" */
 	n = strlen(id) + strlen(name) + 2;
 	key = ir_xmalloc(n);
-	snprintf(key, n, "%s/%s", id, name);
+	/* flat, one file per image: no folder per upload in a dir: store */
+	snprintf(key, n, "%s-%s", id, name);
 	if ((rc = ir_store_key_check(key, err)) != IR_OK) {
 		rc = ir_err(err, IR_EINVAL, "%s: unusable image name", file);
 		goto out_key;

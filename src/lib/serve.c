@@ -403,7 +403,7 @@ submit_queue(struct req *r, const unsigned char *img, size_t len, int *code,
 		return IR_ETEMP;
 	}
 	key_name(r->file, kn, sizeof kn);
-	snprintf(key, sizeof key, "%s/%s", r->id, kn);	/* as ir-submit */
+	snprintf(key, sizeof key, "%s-%s", r->id, kn);	/* as ir-submit */
 	rc = ir_store_put(t->in, key, img, len, NULL, err);
 	if (rc != IR_OK) {
 		pthread_mutex_lock(&s->mlock);
