@@ -76,6 +76,11 @@ like "$(printf '%s' "$req" | jq -r .sent)" '^1[0-9]{12}$' "request: sent in ms"
 ok $([ "$(printf '%s' "$req" | wc -c)" -le 1024 ] && echo 0 || echo 1) \
     "request within 1 KB"
 is "$(ir-store get "$S" "$id-paul.jpg")" Paul "the image is in the store"
+cp img/paul.jpg "$(printf 'img/caf\351.jpg')"
+run ir-submit -q spool:peek "$(printf 'img/caf\351.jpg')"
+is "$rc" 0 "a file name that is not UTF-8 is submitted"
+req=$(ir-queue -j receive spool:peek | jq -r .body)
+is "$(printf '%s' "$req" | jq -r .name)" 'caf?.jpg' "its name with '?' for the byte"
 
 # --- the pipeline ------------------------------------------------------
 worker "$Q" "$S" &

@@ -101,6 +101,9 @@ submit(struct ctx *c, const char *file, char *err)
 	name = ir_xstrdup(base_name(file));
 	if (strchr(name, '/'))
 		*strchr(name, '/') = 0; /* "dir/" gives "dir" */
+	/* a name that is not UTF-8 (a Latin-1 file system): '?' for the
+	 * stray bytes, as keys and JSON need UTF-8; ir-poll prints FILE */
+	ir_utf8_clean(name);
 	n = strlen(id) + strlen(name) + 2;
 	key = ir_xmalloc(n);
 	/* flat, one file per image: no folder per upload in a dir: store */
