@@ -67,7 +67,9 @@ ok $([ ! -e "$T_TMP/store/a" ] && echo 0 || echo 1) \
 # of every folder the put made (else a crash can lose the new folder's
 # name and the object with it). strace shows the fsyncs, in order.
 fsyncs() { # KEY: the folders a put of KEY syncs, relative to the store
-	strace -f -e trace=openat,fsync -o "$T_TMP/tr" \
+	# (LeakSanitizer cannot run under ptrace: off for SAN=1 builds)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    strace -f -e trace=openat,fsync -o "$T_TMP/tr" \
 	    ir-store put "dir:$T_TMP/sync" "$1" "$T_TMP/file" || return
 	awk '/openat\(.*O_DIRECTORY/ { split($0, q, "\""); d[$NF] = q[2] }
 	    /fsync\(/ { sub(/.*fsync\(/, ""); sub(/\).*/, "");
