@@ -120,7 +120,7 @@ ds_put(struct ir_store *s, const char *key, const void *buf, size_t len,
 	}
 	if (fd < 0)
 		return ir_syserr(err, "cannot create %s/%s", ds->root, tmp);
-	if (ir_write_all(fd, buf, len) < 0 || fsync(fd) < 0)
+	if (ir_write_all(fd, buf, len) < 0 || (!s->nosync && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -149,7 +149,7 @@ ds_put(struct ir_store *s, const char *key, const void *buf, size_t len,
 	 * it, the parent of each folder this put created (a new folder's name
 	 * is an entry in its parent).
 	 */
-	{
+	if (!s->nosync) {
 		char *k = ir_xstrdup(key), *sl = strrchr(k, '/');
 
 		if (!sl)

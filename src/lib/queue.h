@@ -39,6 +39,9 @@ struct ir_queue_opts {
 			       receivers of one spool the same); on SQS the
 			       queue's redrive policy does. */
 	int visibility_s;   /* default visibility timeout; 0: 30 */
+	int nosync;         /* spool: sends are not synced to disk, for a
+			       sender that waits for the answer itself (a
+			       crash loses nothing it acknowledged) */
 };
 
 #define IR_QUEUE_MAX_BODY 262144 /* bytes, as SQS */

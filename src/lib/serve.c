@@ -233,7 +233,12 @@ static struct tls *
 tls_get(struct ir_serve *s, char *err)
 {
 	struct tls *t = pthread_getspecific(s->key);
-	struct ir_queue_opts qo = { 0 }, ro = { .max_receive = -1 };
+	/*
+	 * Not synced: a request lives as long as the upload that waits for
+	 * its answer, so a crash loses nothing acknowledged (the client sees
+	 * its connection fail), and the syncs cost the workers' CPU.
+	 */
+	struct ir_queue_opts qo = { .nosync = 1 }, ro = { .max_receive = -1 };
 
 	if (t)
 		return t;
@@ -248,6 +253,7 @@ tls_get(struct ir_serve *s, char *err)
 		free(t);
 		return NULL;
 	}
+	ir_store_set_nosync(t->in, 1);
 	pthread_setspecific(s->key, t);
 	pthread_mutex_lock(&s->lock);
 	t->next = s->tlist;

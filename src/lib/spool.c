@@ -598,7 +598,7 @@ spool_send_batch(struct ir_queue *q, const char *const *bodies,
 			rc = ir_syserr(err, "cannot write %s/tmp/%s", sp->path,
 			    tmp[i]);
 	}
-	for (i = 0; i < made && rc == IR_OK; i++)
+	for (i = 0; i < made && rc == IR_OK && !q->opts.nosync; i++)
 		if (fsync(fd[i]) < 0)
 			rc = ir_syserr(err, "cannot sync %s/tmp/%s", sp->path,
 			    tmp[i]);
@@ -620,7 +620,7 @@ spool_send_batch(struct ir_queue *q, const char *const *bodies,
 	if (rc != IR_OK)
 		return rc;
 	/* The renames are durable once new/ itself is. */
-	if (dir_fsync(sp->dfd[D_NEW]) < 0)
+	if (!q->opts.nosync && dir_fsync(sp->dfd[D_NEW]) < 0)
 		return ir_syserr(err, "cannot sync %s/new", sp->path);
 	return IR_OK;
 }

@@ -36,6 +36,12 @@ ir_store_url(const struct ir_store *s)
 	return s->url;
 }
 
+void
+ir_store_set_nosync(struct ir_store *s, int nosync)
+{
+	s->nosync = nosync;
+}
+
 int
 ir_store_key_check(const char *key, char *err)
 {

@@ -24,6 +24,13 @@ int ir_store_open(const char *url, struct ir_store **s, char *err);
 /* The store's absolute URL. */
 const char *ir_store_url(const struct ir_store *s);
 
+/*
+ * nosync 1: later puts through s are not synced to disk (directory
+ * stores; S3 has nothing to sync), for a writer that waits for the answer
+ * itself, as ir-serve does: a crash loses nothing it acknowledged.
+ */
+void ir_store_set_nosync(struct ir_store *s, int nosync);
+
 /* Stores buf under key, replacing any object there; atomic: readers see
  * the old object or the new one, never a part. content_type may be NULL
  * (the directory store does not keep it). */
@@ -75,6 +82,7 @@ struct ir_store {
 	const struct ir_store_ops *ops;
 	char *url;
 	void *impl;
+	int nosync;        /* see ir_store_set_nosync */
 };
 
 /* Backend constructors, called by ir_store_open; each sets (*s)->url. */

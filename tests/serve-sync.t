@@ -1,0 +1,52 @@
+#!/bin/sh
+# serve-sync.t: who syncs. ir-serve stores an upload and queues its
+# request without fsync (the request lives only as long as the upload that
+# waits for its answer: a crash loses nothing acknowledged, the client
+# sees its connection fail), while ir-submit, whose requests outlive it,
+# syncs both, and the worker syncs the result and the answer. strace
+# counts the calls.
+. "$(dirname "$0")/lib.sh"
+command -v strace >/dev/null ||
+	skip_all "strace missing (scripts/install-deps check)"
+IMG=$T_TOP/tests/data/cse546/face_images_100/test_00.jpg
+[ -f "$IMG" ] || skip_all "tests/data/cse546 missing"
+IR_REQUEST_QUEUE=spool:$T_TMP/req
+IR_RESPONSE_QUEUE=spool:$T_TMP/resp
+IR_INPUT_STORE=dir:$T_TMP/in
+IR_OUTPUT_STORE=dir:$T_TMP/out
+IR_GALLERY=$T_TOP/examples/gallery.irg
+# LeakSanitizer cannot run under ptrace (SAN=1 builds)
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+export IR_REQUEST_QUEUE IR_RESPONSE_QUEUE IR_INPUT_STORE IR_OUTPUT_STORE \
+    IR_GALLERY ASAN_OPTIONS
+plan 5
+
+# fsyncs FILE: the fsync and fdatasync calls an strace -o FILE recorded.
+fsyncs() { grep -c 'fsync(' "$1"; }
+
+PORT=$(free_port)
+strace -f -e trace=fsync,fdatasync -o "$T_TMP/serve.tr" \
+    ir-serve -l "127.0.0.1:$PORT" 2>"$T_TMP/serve.log" &
+STRACE=$!
+strace -f -e trace=fsync,fdatasync -o "$T_TMP/worker.tr" \
+    ir-classify -w -P 2>"$T_TMP/worker.log" &
+WSTRACE=$!
+at_exit "pkill -P $STRACE; pkill -P $WSTRACE"
+for _i in $(seq 1 300); do
+	curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
+	sleep 0.1
+done
+body=$(curl -s --max-time 60 -F "inputFile=@$IMG" "http://127.0.0.1:$PORT/")
+like "$body" '^test_00:[A-Za-z]+$' "an upload is answered ($body)"
+pkill -TERM -P $STRACE
+pkill -TERM -P $WSTRACE
+wait $STRACE $WSTRACE
+is "$(fsyncs "$T_TMP/serve.tr")" 0 "ir-serve synced nothing"
+ok $([ "$(fsyncs "$T_TMP/worker.tr")" -ge 2 ]; echo $?) \
+    "the worker synced its result and answer ($(fsyncs "$T_TMP/worker.tr"))"
+
+strace -f -e trace=fsync,fdatasync -o "$T_TMP/submit.tr" \
+    ir-submit "$IMG" >/dev/null
+is $? 0 "ir-submit queues an image"
+ok $([ "$(fsyncs "$T_TMP/submit.tr")" -ge 2 ]; echo $?) \
+    "ir-submit synced its image and request ($(fsyncs "$T_TMP/submit.tr"))"
