@@ -98,6 +98,12 @@ ir_queue_url(const struct ir_queue *q)
 	return q->url;
 }
 
+void
+ir_queue_set_nosync(struct ir_queue *q, int nosync)
+{
+	q->opts.nosync = nosync;
+}
+
 static int
 check_body(const char *body, size_t len, char *err)
 {

@@ -63,6 +63,9 @@ int ir_queue_open(const char *url, const struct ir_queue_opts *o,
 /* The queue's absolute URL (what a request's "reply" carries). */
 const char *ir_queue_url(const struct ir_queue *q);
 
+/* Sets the queue's nosync option (struct ir_queue_opts) for later sends. */
+void ir_queue_set_nosync(struct ir_queue *q, int nosync);
+
 /* Sends one message (1 to IR_QUEUE_MAX_BODY bytes, no NUL). */
 int ir_queue_send(struct ir_queue *q, const char *body, size_t len,
     char *err);

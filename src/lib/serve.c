@@ -417,9 +417,11 @@ submit_queue(struct req *r, const unsigned char *img, size_t len, int *code,
 		pthread_mutex_unlock(&s->mlock);
 		return rc;
 	}
-	m = json_pack("{s:i, s:s, s:o, s:s, s:s, s:I}", "v", 1, "id", r->id,
-	    "name", ir_json_string(r->file), "key", key, "reply", s->reply_url,
-	    "sent", (json_int_t)ir_unix_ms());
+	/* "sync": false: the answer comes back to this waiting upload, so
+	 * the worker need not sync the result or the answer either */
+	m = json_pack("{s:i, s:s, s:o, s:s, s:s, s:I, s:b}", "v", 1, "id",
+	    r->id, "name", ir_json_string(r->file), "key", key, "reply",
+	    s->reply_url, "sent", (json_int_t)ir_unix_ms(), "sync", 0);
 	body = m ? json_dumps(m, JSON_COMPACT) : NULL;
 	json_decref(m);
 	if (!body)

@@ -201,6 +201,7 @@ struct item {
 	size_t len;
 	char *result;                   /* JSON line; owned */
 	int from_store;
+	int nosync;                     /* the request's "sync": false */
 	char label[IR_GALLERY_NAMEMAX + 1];
 	double ms;
 	int done;                       /* out of the heartbeat's care
@@ -342,6 +343,8 @@ prepare(struct worker *w, struct item *it, char *err)
 	it->name = jstr(j, "name");
 	it->key = jstr(j, "key");
 	it->reply = jstr(j, "reply");
+	/* "sync": false: the sender waits for the answer itself (ir-serve) */
+	it->nosync = json_is_false(json_object_get(j, "sync"));
 	if (!json_is_integer(json_object_get(j, "v")) ||
 	    json_integer_value(json_object_get(j, "v")) != 1) {
 		json_decref(j);
@@ -510,6 +513,8 @@ finish(struct worker *w, struct item *it)
 		                        back after its lease */
 	if (!it->from_store) {
 		ir_result_key(it->id, key, sizeof key);
+		/* only this thread puts through w->put */
+		ir_store_set_nosync(w->put, it->nosync);
 		rc = ir_store_put(w->put, key, it->result, strlen(it->result),
 		    "application/json", err);
 		if (rc != IR_OK) {
@@ -518,16 +523,21 @@ finish(struct worker *w, struct item *it)
 			return;
 		}
 	}
+	rq = NULL;
+	rc = IR_OK;
 	if (!it->reply || !*it->reply) {
 		wlog(w, "%s %s: request has no reply queue: result stored only",
 		    it->id, it->name ? it->name : "-");
-	} else if (!(rq = reply_queue(w, it->reply, err)) ||
-	    (rc = ir_queue_send(rq, it->result, strlen(it->result), err)) !=
-	    IR_OK) {
+	} else {
+		if ((rq = reply_queue(w, it->reply, err))) {
+			ir_queue_set_nosync(rq, it->nosync);
+			rc = ir_queue_send(rq, it->result, strlen(it->result),
+			    err);
+		}
 		if (!rq || rc == IR_EINVAL || rc == IR_ENOENT || rc == IR_EAUTH)
 			wlog(w, "%s: cannot answer on %s: %s (result stored)",
 			    it->id, it->reply, err);
-		else {
+		else if (rc != IR_OK) {
 			wlog(w, "%s: cannot answer on %s: %s (left for "
 			    "redelivery)", it->id, it->reply, err);
 			return;
