@@ -21,10 +21,7 @@ URL=http://127.0.0.1:$PORT
 ir-serve -d -T 1 -g "$GAL" -l "127.0.0.1:$PORT" 2>"$T_TMP/serve.log" &
 SERVE=$!
 at_exit "kill $SERVE"
-for i in $(seq 1 300); do
-	curl -fs -o /dev/null "$URL/healthz" && break
-	sleep 0.1
-done
+wait_healthy "$URL"
 page=$(curl -s "$URL/")
 like "$page" '<input id="pick" type="file"' "GET / serves the upload page"
 ! printf '%s' "$page" | grep -Eq '<script[^>]+src=|<link[^>]+href=|@import|url\(http'

@@ -39,6 +39,14 @@ run() {
 	"$@" >"$T_TMP/out" 2>"$T_TMP/err"; rc=$?
 	out=$(cat "$T_TMP/out"); errout=$(cat "$T_TMP/err")
 }
+# wait_healthy URL: up to 30 s for URL/healthz to answer 200; 1 if not.
+wait_healthy() {
+	for _i in $(seq 1 300); do
+		curl -fs -o /dev/null "$1/healthz" && return 0
+		sleep 0.1
+	done
+	return 1
+}
 # free_port: an unused TCP port on 127.0.0.1.
 free_port() {
 	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'

@@ -33,10 +33,7 @@ strace -f -e trace=fsync,fdatasync -o "$T_TMP/worker.tr" \
     ir-classify -w -P 2>"$T_TMP/worker.log" &
 WSTRACE=$!
 at_exit "pkill -P $STRACE; pkill -P $WSTRACE"
-for _i in $(seq 1 300); do
-	curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-	sleep 0.1
-done
+wait_healthy "http://127.0.0.1:$PORT"
 body=$(curl -s --max-time 60 -F "inputFile=@$IMG" "http://127.0.0.1:$PORT/")
 like "$body" '^test_00:[A-Za-z]+$' "an upload is answered ($body)"
 pkill -TERM -P $STRACE
