@@ -1039,12 +1039,7 @@ timer_main(void *arg)
 				}
 			}
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ir_deadline(&ts, 100);
 		pthread_cond_timedwait(&s->cv, &s->lock, &ts);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define IR_ERRMAX 512
 
@@ -85,6 +86,12 @@ void ir_make_id(char out[27]);
  * U+10FFFF; a sequence cut by the terminating NUL is invalid).
  */
 size_t ir_utf8_len(const unsigned char *s);
+
+/*
+ * *ts = the CLOCK_REALTIME time ms milliseconds from now, normalised: the
+ * absolute deadline pthread_cond_timedwait takes.
+ */
+void ir_deadline(struct timespec *ts, long ms);
 
 /*
  * Replaces, in place, each byte of s that is not part of a valid UTF-8

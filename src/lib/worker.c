@@ -609,13 +609,7 @@ heartbeat_main(void *arg)
 
 	pthread_mutex_lock(&w->qlock);
 	while (!w->hb_quit) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += step / 1000;
-		ts.tv_nsec += step % 1000 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ir_deadline(&ts, step);
 		if (pthread_cond_timedwait(&w->hb_cv, &w->qlock, &ts) == 0 ||
 		    w->hb_quit)
 			continue;
@@ -661,12 +655,7 @@ main_wait(struct worker *w)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 250 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ir_deadline(&ts, 250);
 	pthread_cond_timedwait(&w->main_cv, &w->lock, &ts);
 }
 
