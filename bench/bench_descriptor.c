@@ -101,11 +101,12 @@ main(int argc, char **argv)
 		best = per[r] < best ? per[r] : best;
 	qsort(per, reps, sizeof per[0], cmp);
 	qsort(cput, reps, sizeof cput[0], cmp);
-	char what[512];
+	char what[512], tiles[64];
 	ir_cnn_describe(what, sizeof what);
+	ir_facenet_tiles(f, tiles, sizeof tiles);
 	printf("batch=%d threads=%d ms_per_face_best=%.4f ms_per_face_med=%.4f "
-	    "ms_per_face_cputime=%.4f iters=%d %s\n", batch, threads, best,
-	    per[reps / 2], cput[reps / 2], it, what);
+	    "ms_per_face_cputime=%.4f iters=%d %s tiles=%s\n", batch, threads,
+	    best, per[reps / 2], cput[reps / 2], it, what, tiles);
 	ir_facenet_close(f);
 	free(in);
 	free(desc);

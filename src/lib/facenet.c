@@ -61,6 +61,8 @@ struct fweights {
 	int refs;
 	struct ir_conv conv1;
 	struct ir_conv c[NBLOCK][2];
+	struct ir_conv one[NBLOCK][2]; /* tune()'s choice for one face, if
+					  it differs from c (.w != NULL) */
 	struct ir_conv center;  /* conv256_down_out/conv2 on its 1x1 map */
 	const float *fc;        /* [256][128], owned by the model */
 	float *mem;             /* folded filters and biases */
@@ -103,15 +105,161 @@ wino_for(int h)
 				p++;
 		}
 	}
-	/* measured (bench/descriptor, CPU time per face): F(6x6) on the 35
-	 * and 17 maps (fewest wasted border cells), F(4x4) on 8x8, F(2x2)
-	 * below, where F(4x4)'s 36/9 larger weights make batch 1 wait on
-	 * memory */
+	/* the defaults tune() starts from (bench/descriptor on an AMD EPYC
+	 * Zen 4, CPU time per face): F(6x6) on the 35 and 17 maps (fewest
+	 * wasted border cells), F(4x4) on 8x8, F(2x2) below, where F(4x4)'s
+	 * 36/9 larger weights make batch 1 wait on memory */
 	if (h >= 12)
 		return 6;
 	if (h >= 8)
 		return 4;
 	return 2;
+}
+
+/* 1 if IR_FACENET_WINO names map size h (its tile is then not timed). */
+static int
+wino_pinned(int h)
+{
+	const char *p = getenv("IR_FACENET_WINO");
+	int hh, m, used;
+	while (p && sscanf(p, "%d:%d%n", &hh, &m, &used) == 2) {
+		if (hh == h)
+			return 1;
+		p += used;
+		p += *p == ',';
+	}
+	return 0;
+}
+
+/*
+ * The alternative tune() times against wino_for(h) (-1: no Winograd), or 0
+ * for none: on the 35 and 17 maps F(6x6) was the fastest by 10-15% on
+ * every CPU measured; below, one face's GEMMs have at most 16 rows and
+ * wait on the weights, where memory systems differ.
+ */
+static int
+wino_alt(int h)
+{
+	int m = wino_for(h);
+	return m == 6 ? 0 : m == 4 ? 2 : -1;
+}
+
+#define TUNE_REPS 7
+#define TUNE_MAXL 8
+
+/* Best thread CPU time (ms) over reps of the k convs of L in sequence on
+ * one h x h image, in/out through buffers x and y. */
+static double
+time_convs(struct ir_conv *const *L, int k, int h, float *x, float *y,
+    float *ws)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	for (int i = 0; i < k; i++) {
+		ir_conv_forward(L[i], x, 1, h, h, y, NULL, ws);
+		float *t = x;
+		x = y, y = t;
+	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	return (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
+/*
+ * Times, on this CPU, the alternative tile of the 3x3 stride-1 convs of
+ * each map size for a pass of one face (IR_FACENET_TUNE=0: none taken;
+ * IR_FACENET_TUNE=all: every one taken without timing, for tests).
+ * Which is faster there depends on how fast weights stream from beyond L2:
+ * F(2x2)'s transformed weights are 16/36 of F(4x4)'s bytes for 36/16 of
+ * its multiplications, and the plain convolution's are 9/16 of F(2x2)'s.
+ * On the 8x8 map F(4x4) was the faster on an AMD EPYC Zen 4, F(2x2) by
+ * ~15% on an Intel Xeon (Emerald Rapids) when its cores were not busy
+ * elsewhere, a tie when they were. Each size's layers run in sequence as in
+ * the net (their weights together exceed L2 as they do there), one face,
+ * the default and the alternative alternately TUNE_REPS times; if the
+ * alternative's best time is at least 5% below the default's, it is kept
+ * in w->one for passes of one face (batches keep the default, which does
+ * fewer multiplications). ~15-30 ms at load.
+ */
+static int
+tune(struct fweights *w, char *err)
+{
+	const char *e = getenv("IR_FACENET_TUNE");
+	if (e && strcmp(e, "0") == 0)
+		return IR_OK;
+	int all = e && strcmp(e, "all") == 0; /* tests: keep every one */
+	/* each 3x3 stride-1 conv (block i, conv j) and its map size */
+	int si[2 * NBLOCK], sj[2 * NBLOCK], sh[2 * NBLOCK], ns = 0, h = 35;
+	size_t maxf = 0;
+	for (int i = 0; i < NBLOCK; i++) {
+		int h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2,
+		    IR_PAD_VALID) : h;
+		if (!blocks[i].down)
+			si[ns] = i, sj[ns] = 0, sh[ns++] = h;
+		if (h1 > 1)
+			si[ns] = i, sj[ns] = 1, sh[ns++] = h1;
+		size_t f = (size_t)h * h * blocks[i].cout;
+		maxf = f > maxf ? f : maxf;
+		if (blocks[i].down)
+			h /= 2;
+	}
+	float *x = ir_xaligned(maxf * sizeof(float));
+	float *y = ir_xaligned(maxf * sizeof(float));
+	float *ws = NULL;
+	int r = IR_OK;
+	for (size_t i = 0; i < maxf; i++)
+		x[i] = y[i] = 0.01f;
+	for (int s = 0; s < ns && r == IR_OK; s++) {
+		int hs = sh[s], k = 0;
+		struct ir_conv *L[TUNE_MAXL], *A[TUNE_MAXL];
+		if ((s > 0 && sh[s - 1] == hs) || wino_pinned(hs) ||
+		    wino_alt(hs) == 0)
+			continue;       /* size done, pinned, or not tuned */
+		for (int t = s; t < ns && k < TUNE_MAXL; t++) {
+			if (sh[t] != hs)
+				continue;
+			L[k] = &w->c[si[t]][sj[t]];
+			A[k] = &w->one[si[t]][sj[t]];
+			*A[k] = *L[k];
+			A[k]->wt = NULL;
+			A[k]->wino = wino_alt(hs);
+			if (r == IR_OK)
+				r = ir_conv_prepare(A[k], err);
+			k++;
+		}
+		size_t wf = 0;
+		for (int j = 0; j < k; j++) {
+			size_t a = ir_conv_workspace(L[j], 1, hs, hs);
+			size_t b = ir_conv_workspace(A[j], 1, hs, hs);
+			wf = a > wf ? a : wf;
+			wf = b > wf ? b : wf;
+		}
+		free(ws);
+		ws = ir_xaligned((wf + 64) * sizeof(float));
+		double td = 1e30, ta = 1e30;
+		for (int rep = 0; rep < TUNE_REPS && r == IR_OK && !all; rep++) {
+			double t = time_convs(L, k, hs, x, y, ws);
+			td = t < td ? t : td;
+			t = time_convs(A, k, hs, x, y, ws);
+			ta = t < ta ? t : ta;
+		}
+		if (r != IR_OK || (ta >= 0.95 * td && !all))
+			for (int j = 0; j < k; j++) {
+				ir_conv_release(A[j]);
+				memset(A[j], 0, sizeof *A[j]);
+			}
+	}
+	free(x);
+	free(y);
+	free(ws);
+	return r;
+}
+
+/* The conv j of block i for a pass of n faces. */
+static const struct ir_conv *
+conv_for(const struct fweights *w, int i, int j, int n)
+{
+	return n == 1 && w->one[i][j].w ? &w->one[i][j] : &w->c[i][j];
 }
 
 static int
@@ -159,8 +307,10 @@ free_weights(struct fweights *w)
 		return;
 	ir_conv_release(&w->conv1);
 	for (int i = 0; i < NBLOCK; i++)
-		for (int j = 0; j < 2; j++)
+		for (int j = 0; j < 2; j++) {
 			ir_conv_release(&w->c[i][j]);
+			ir_conv_release(&w->one[i][j]);
+		}
 	ir_conv_release(&w->center);
 	free(w->mem);
 	ir_model_close(w->model);
@@ -212,6 +362,8 @@ load(const char *path, struct fweights **out, char *err)
 		if (blocks[i].down)
 			h = h / 2;
 	}
+	if (r == IR_OK)
+		r = tune(w, err);
 	if (r == IR_OK) {
 		/* 3x3 same on a 1x1 map: only the centre tap sees data. */
 		const struct ir_conv *c2 = &w->c[NBLOCK - 1][1];
@@ -241,11 +393,15 @@ ws_floats(const struct fweights *w, int n)
 	size_t m = ir_conv_workspace(&w->conv1, n, S0, S0);
 	int h = 35;
 	for (int i = 0; i < NBLOCK; i++) {
-		size_t a = ir_conv_workspace(&w->c[i][0], n, h, h);
 		int h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2, IR_PAD_VALID) : h;
-		size_t b = ir_conv_workspace(&w->c[i][1], n, h1, h1);
-		m = a > m ? a : m;
-		m = b > m ? b : m;
+		for (int nn = 1; nn <= n; nn += n > 1 ? n - 1 : 1) {
+			size_t a = ir_conv_workspace(conv_for(w, i, 0, nn), nn,
+			    h, h);
+			size_t b = ir_conv_workspace(conv_for(w, i, 1, nn), nn,
+			    h1, h1);
+			m = a > m ? a : m;
+			m = b > m ? b : m;
+		}
 		if (blocks[i].down)
 			h /= 2;
 	}
@@ -311,6 +467,29 @@ ir_facenet_set_threads(struct ir_facenet *f, int threads)
 	if (threads > f->arena_threads)
 		threads = f->arena_threads;
 	f->threads = threads;
+}
+
+void
+ir_facenet_tiles(const struct ir_facenet *f, char *buf, size_t len)
+{
+	size_t o = 0;
+	int h = 35, last = 0;
+	if (len)
+		buf[0] = '\0';
+	for (int i = 0; i < NBLOCK; i++) {
+		int h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2,
+		    IR_PAD_VALID) : h;
+		const struct ir_conv *c = conv_for(f->w, i, 1, 1);
+		if (h1 > 1 && h1 != last && o < len) {
+			int m = c->algo == IR_CONV_WINO ? c->wm : -1;
+			int k = snprintf(buf + o, len - o, "%s%d:%d",
+			    o ? "," : "", h1, m);
+			o += k > 0 ? (size_t)k : 0;
+			last = h1;
+		}
+		if (blocks[i].down)
+			h /= 2;
+	}
 }
 
 int
@@ -386,7 +565,8 @@ forward_part(struct ir_facenet *f, int i0, int n, float *ws, float *desc)
 	ir_maxpool(a, n, 72, 72, 32, 3, 2, IR_PAD_VALID, x);
 	int h = 35, c = 32;
 	for (int i = 0; i < NBLOCK; i++) {
-		const struct ir_conv *c1 = &w->c[i][0], *c2 = &w->c[i][1];
+		const struct ir_conv *c1 = conv_for(w, i, 0, n);
+		const struct ir_conv *c2 = conv_for(w, i, 1, n);
 		if (!blocks[i].down) {
 			ir_conv_forward(c1, x, n, h, h, a, NULL, ws);
 			ir_conv_forward(c2, a, n, h, h, x, x, ws);

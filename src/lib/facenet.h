@@ -66,6 +66,14 @@ int ir_facenet_describe(struct ir_facenet *f, const struct ir_facecrop *crops,
 int ir_facenet_forward(struct ir_facenet *f, const float *in, int n,
     float *desc, char *err);
 
+/*
+ * The Winograd tile of the 3x3 convs per map size for a pass of one face,
+ * as load chose it (timed on this CPU unless IR_FACENET_TUNE=0 or pinned
+ * by IR_FACENET_WINO), in IR_FACENET_WINO's form, e.g.
+ * "35:6,17:6,8:2,3:-1,4:2" (-1: no Winograd, our implicit GEMM).
+ */
+void ir_facenet_tiles(const struct ir_facenet *f, char *buf, size_t len);
+
 /* Largest batch of one forward pass. */
 int ir_facenet_max_batch(const struct ir_facenet *f);
 

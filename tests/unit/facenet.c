@@ -356,6 +356,40 @@ main(void)
 	ok(r == IR_OK && dist(one, base) < 1e-5, "clone describes the same");
 	ir_facenet_close(g);
 
+	/* one face at a time through every alternative tile that load may
+	 * time and take for passes of one face (IR_FACENET_TUNE=all), and
+	 * through none (=0): within 0.001 of face-api and 1e-4 of the
+	 * batch path */
+	static const char *modes[] = { "all", "0" };
+	for (int m = 0; m < 2; m++) {
+		char tiles[64] = "";
+		setenv("IR_FACENET_TUNE", modes[m], 1);
+		r = ir_facenet_open(NULL, 8, 1, &g, err);
+		unsetenv("IR_FACENET_TUNE");
+		double wo = 0, wb = 0;
+		for (int k = 0; r == IR_OK && k < nface; k++) {
+			r = ir_facenet_describe(g, all + k, 1, one, err);
+			double a = dist(one, faces[k].want);
+			double b = dist(one, base + k * 128);
+			wo = !(a <= wo) ? a : wo;
+			wb = !(b <= wb) ? b : wb;
+		}
+		if (g)
+			ir_facenet_tiles(g, tiles, sizeof tiles);
+		static const char *want[] = { "35:6,17:6,8:2,3:-1,4:-1",
+			"35:6,17:6,8:4,3:2,4:2" };
+		ok(r == IR_OK && strcmp(tiles, want[m]) == 0 && wo < 0.001 &&
+		    wb < 1e-4, "IR_FACENET_TUNE=%s (tiles %s): one face at a "
+		    "time within 0.001 of face-api (worst %.3g) and of the "
+		    "batch path (%.3g)", modes[m], tiles, wo, wb);
+		ir_facenet_close(g);
+		g = NULL;
+	}
+	char tiles[64];
+	ir_facenet_tiles(f, tiles, sizeof tiles);
+	ok(strncmp(tiles, "35:6,17:6,8:", 12) == 0, "one-face tiles as load "
+	    "timed them here: %s", tiles);
+
 	/* empty crop: 128 zeros (face-api); bad arguments refused */
 	struct ir_facecrop e = { &imgs[0], { imgs[0].w + 5, 0, 10, 10 } };
 	memset(one, 0x7f, sizeof one);
