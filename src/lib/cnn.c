@@ -18,6 +18,9 @@
 #include <string.h>
 
 #include <cblas.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "cnn.h"
 #include "util.h"
@@ -372,6 +375,49 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 		c->algo = IR_CONV_IM2COL;
 	}
 	return IR_OK;
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+/* clflushopt: cpuid leaf 7, EBX bit 23. */
+static int
+has_clflushopt(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 23 & 1);
+}
+
+__attribute__((target("clflushopt"))) static void
+flush_lines(const char *p, size_t n)
+{
+	for (const char *end = p + n; p < end; p += 64)
+		_mm_clflushopt((void *)p);
+	_mm_sfence();
+}
+#endif
+
+void
+ir_conv_evict(const struct ir_conv *c)
+{
+#if defined(__x86_64__)
+	/* clflush, which older CPUs have instead, is serialising: ~2 ms
+	 * per MB here, too slow for a load-time measurement */
+	static int known; /* 0 unknown, 1 no, 2 yes */
+	int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+	if (!k) {
+		k = has_clflushopt() ? 2 : 1;
+		__atomic_store_n(&known, k, __ATOMIC_RELAXED);
+	}
+	if (k != 2 || !c->wt)
+		return;
+	size_t n = (size_t)c->cin * c->cout;
+	n *= c->algo == IR_CONV_WINO ? (size_t)(c->wm + 2) * (c->wm + 2) :
+	    (size_t)c->kh * c->kw;
+	flush_lines((const char *)c->wt, n * sizeof(float));
+#else
+	(void)c;
+#endif
 }
 
 void

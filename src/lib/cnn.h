@@ -125,6 +125,14 @@ int ir_conv_prepare(struct ir_conv *c, char *err);
 /* Frees what ir_conv_prepare allocated; the struct may be prepared again. */
 void ir_conv_release(struct ir_conv *c);
 
+/*
+ * Evicts c's prepared weights (c->wt) from every level of the CPU caches,
+ * so that timing a pass measures them coming from memory, as in a
+ * pipeline where other nets ran in between (x86-64 with clflushopt; a
+ * no-op elsewhere).
+ */
+void ir_conv_evict(const struct ir_conv *c);
+
 /* Output size of c on an h x w input. */
 void ir_conv_outsize(const struct ir_conv *c, int h, int w, int *oh, int *ow);
 /* Scratch floats ir_conv_forward needs for a batch of n h x w inputs. */

@@ -303,6 +303,16 @@ KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
 	}
 }
 
+/*
+ * At most this many rows of A (output pixels or Winograd tiles, as one
+ * small map of one image has) make a GEMM "few-row": its 2 to 4 row blocks
+ * each read every column panel of B, the first from memory and the others
+ * from cache, so memory would idle while they compute; instead each row
+ * block prefetches its share of what follows the panel (the next panel,
+ * or the next Winograd element's weights), one cache line per step of k.
+ */
+#define FEW_MAX 24
+
 /* The optional epilogue of our GEMM: act(v*scale + bias + res). */
 struct KV(ep) {
 	const float *scale, *bias, *res;
@@ -321,17 +331,26 @@ struct KV(ep) {
 static inline __attribute__((always_inline)) void
 KV(gemm_block)(const int MR, int nseg, int seglen, size_t segstride,
     const float *const *a, const float *b, float *c, int ldc,
-    const struct KV(ep) *e, int j, size_t i)
+    const struct KV(ep) *e, int j, size_t i, const float *pin, float *pout,
+    const char *pf, int pfstep)
 {
 	VF acc[6][2];
-	for (int r = 0; r < MR; r++)
-		acc[r][0] = acc[r][1] = (VF){0};
+	for (int r = 0; r < MR; r++) {
+		if (pin) {
+			acc[r][0] = *(const VF *)(pin + r * 2 * VW);
+			acc[r][1] = *(const VF *)(pin + r * 2 * VW + VW);
+		} else {
+			acc[r][0] = acc[r][1] = (VF){0};
+		}
+	}
 	for (int sg = 0; sg < nseg; sg++) {
 		const float *ar[6];
 		for (int r = 0; r < MR; r++)
 			ar[r] = a[r] + sg * segstride;
 #pragma GCC unroll 4
 		for (int k = 0; k < seglen; k++, b += IR_PANEL) {
+			if (pf)
+				__builtin_prefetch(pf + (size_t)k * pfstep);
 			VF b0 = *(const VF *)b;
 			VF b1 = *(const VF *)(b + VW);
 			for (int r = 0; r < MR; r++) {
@@ -339,6 +358,13 @@ KV(gemm_block)(const int MR, int nseg, int seglen, size_t segstride,
 				acc[r][1] += ar[r][k] * b1;
 			}
 		}
+	}
+	if (pout) {
+		for (int r = 0; r < MR; r++) {
+			*(VF *)(pout + r * 2 * VW) = acc[r][0];
+			*(VF *)(pout + r * 2 * VW + VW) = acc[r][1];
+		}
+		return;
 	}
 	if (e->on) {
 		VF s0 = KV(splat)(1.0f), s1 = s0, b0 = {0}, b1 = {0};
@@ -366,32 +392,37 @@ KV(gemm_block)(const int MR, int nseg, int seglen, size_t segstride,
 }
 
 /* Rows i..i+mr-1 (mr <= 6) of one column block: dispatch on mr so each
- * block size gets its own register allocation. */
+ * block size gets its own register allocation. pin, pout, pf: see
+ * conv_direct_few (NULL: the whole sum, then the epilogue into c). */
 static inline __attribute__((always_inline)) void
 KV(gemm_rows)(int mr, int nseg, int seglen, size_t segstride,
     const float *const *a, const float *b, float *c, int ldc,
-    const struct KV(ep) *e, int j, size_t i)
+    const struct KV(ep) *e, int j, size_t i, const float *pin, float *pout,
+    const char *pf, int pfstep)
 {
+#define GEMM_BLOCK(MR) KV(gemm_block)(MR, nseg, seglen, segstride, a, b, \
+	c, ldc, e, j, i, pin, pout, pf, pfstep)
 	switch (mr) {
 	case 6:
-		KV(gemm_block)(6, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		GEMM_BLOCK(6);
 		break;
 	case 5:
-		KV(gemm_block)(5, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		GEMM_BLOCK(5);
 		break;
 	case 4:
-		KV(gemm_block)(4, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		GEMM_BLOCK(4);
 		break;
 	case 3:
-		KV(gemm_block)(3, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		GEMM_BLOCK(3);
 		break;
 	case 2:
-		KV(gemm_block)(2, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		GEMM_BLOCK(2);
 		break;
 	case 1:
-		KV(gemm_block)(1, nseg, seglen, segstride, a, b, c, ldc, e, j, i);
+		GEMM_BLOCK(1);
 		break;
 	}
+#undef GEMM_BLOCK
 }
 
 /* Panel p of B (packed by pack_panels in cnn.c), shifted so that adding
@@ -415,16 +446,92 @@ KV(gemm)(int M, int N, int K, const float *A, int lda, const float *Bp,
 {
 	struct KV(ep) e = { scale, bias, res, ldr, act,
 		scale || bias || res || act };
+	/* 2 to FEW_MAX / 6 row blocks: prefetch what follows the panel */
+	int nb = (M + 5) / 6, few = nb >= 2 && M <= FEW_MAX;
 	for (int j = 0; j < N; j += 2 * VW) {
 		const float *b = PANEL_AT(Bp, K, j);
-		for (int i = 0; i < M; i += 6) {
+		const char *next = (const char *)(b + (size_t)K * IR_PANEL);
+		for (int i = 0, t = 0; i < M; i += 6, t++) {
 			const float *a[6];
 			int mr = M - i < 6 ? M - i : 6;
 			for (int r = 0; r < mr; r++)
 				a[r] = A + (size_t)(i + r) * lda;
 			KV(gemm_rows)(mr, 1, K, 0, a, b,
-			    C + (size_t)i * ldc + j, ldc, &e, j, i);
+			    C + (size_t)i * ldc + j, ldc, &e, j, i, NULL, NULL,
+			    few ? next + 64 * t : NULL, 64 * nb);
 		}
+	}
+}
+
+/* The first input float of output pixel p's window (see conv_direct). */
+static inline const float *
+KV(window)(const struct ir_conv *cv, const float *in, int h, int w, int oh,
+    int ow, size_t p)
+{
+	size_t img = p / ((size_t)oh * ow);
+	int rem = (int)(p % ((size_t)oh * ow));
+	return in + ((img * h + (size_t)(rem / ow) * cv->stride) * w +
+	    (size_t)(rem % ow) * cv->stride) * cv->cin;
+}
+
+/* Rows of B per chunk of conv_direct_few: 16 KB of a 32-column panel. */
+#define FEW_KC 128
+
+/*
+ * conv_direct for at most FEW_MAX pixels (one small map of one image, the
+ * descriptor net's 4x4 and 3x3 maps): so few rows of A that the weights,
+ * each used by only those rows, stream from memory at a rate the multiply
+ * keeps up with. conv_direct's order (each 6-row block reads a whole
+ * column panel) would fetch a panel from memory for the first block, then
+ * compute the others from cache with memory idle. Here each panel goes by
+ * in chunks of FEW_KC rows that every row block uses in turn, so B is read
+ * once, in order, while the chunk stays in L1; the partial sums live in a
+ * small buffer between chunks (not in out, which may be the residual).
+ */
+
+static void
+KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
+    int oh, int ow, size_t p0, int np, float *out, const float *res)
+{
+	struct KV(ep) e = { cv->scale, cv->bias, res, cv->cout, cv->act,
+		cv->scale || cv->bias || res || cv->act };
+	int cin = cv->cin, seglen = cv->kw * cin;
+	int K = cv->kh * seglen, N = cv->cout;
+	size_t segstride = (size_t)w * cin;
+	float part[FEW_MAX * 2 * VW] __attribute__((aligned(64)));
+	const float *win[FEW_MAX];
+
+	for (int r = 0; r < np; r++)
+		win[r] = KV(window)(cv, in, h, w, oh, ow, p0 + r);
+	for (int j = 0; j < N; j += 2 * VW) {
+		const float *b = PANEL_AT(cv->wt, K, j);
+		for (int sg = 0; sg < cv->kh; sg++)
+			for (int k0 = 0; k0 < seglen; k0 += FEW_KC) {
+				int kc = seglen - k0 < FEW_KC ? seglen - k0 :
+				    FEW_KC;
+				int first = sg == 0 && k0 == 0;
+				int last = sg == cv->kh - 1 && k0 + kc == seglen;
+				const float *bk = b + ((size_t)sg * seglen + k0) *
+				    IR_PANEL;
+				/* row block t prefetches lines t, t+nb, ...
+				 * of what follows this chunk, one per k */
+				const char *next = (const char *)(bk +
+				    (size_t)kc * IR_PANEL);
+				int nb = (np + 5) / 6;
+				for (int i = 0, t = 0; i < np; i += 6, t++) {
+					const float *a[6];
+					int mr = np - i < 6 ? np - i : 6;
+					float *pp = part + (size_t)i * 2 * VW;
+					for (int r = 0; r < mr; r++)
+						a[r] = win[i + r] + sg * segstride +
+						    k0;
+					KV(gemm_rows)(mr, 1, kc, 0, a, bk,
+					    out + (p0 + i) * N + j, N, &e, j,
+					    p0 + i, first ? NULL : pp,
+					    last ? NULL : pp, next + 64 * t,
+					    64 * nb);
+				}
+			}
 	}
 }
 
@@ -433,7 +540,8 @@ KV(gemm)(int M, int N, int K, const float *A, int lda, const float *Bp,
  * padding): output pixels p0..p0+np-1 of the batch (p = (img*oh + oy)*ow +
  * ox), every output channel, A read straight from the input (no im2col).
  * Pixels go in chunks of 96 so the input rows stay cached while all column
- * panels of the packed weights pass over them.
+ * panels of the packed weights pass over them; at most FEW_MAX pixels go
+ * to conv_direct_few.
  */
 static void
 KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
@@ -441,10 +549,14 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 {
 	struct KV(ep) e = { cv->scale, cv->bias, res, cv->cout, cv->act,
 		cv->scale || cv->bias || res || cv->act };
-	int cin = cv->cin, s = cv->stride, seglen = cv->kw * cin;
+	int cin = cv->cin, seglen = cv->kw * cin;
 	int K = cv->kh * seglen, N = cv->cout;
 	size_t segstride = (size_t)w * cin;
 
+	if (np > 6 && np <= FEW_MAX) {
+		KV(conv_direct_few)(cv, in, h, w, oh, ow, p0, (int)np, out, res);
+		return;
+	}
 	for (size_t c0 = p0; c0 < p0 + np; c0 += 96) {
 		size_t c1 = c0 + 96 < p0 + np ? c0 + 96 : p0 + np;
 		for (int j = 0; j < N; j += 2 * VW) {
@@ -452,15 +564,12 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 			for (size_t i = c0; i < c1; i += 6) {
 				const float *a[6];
 				int mr = c1 - i < 6 ? (int)(c1 - i) : 6;
-				for (int r = 0; r < mr; r++) {
-					size_t p = i + r;
-					size_t img = p / ((size_t)oh * ow);
-					int rem = (int)(p % ((size_t)oh * ow));
-					a[r] = in + ((img * h + (size_t)(rem / ow) *
-					    s) * w + (size_t)(rem % ow) * s) * cin;
-				}
+				for (int r = 0; r < mr; r++)
+					a[r] = KV(window)(cv, in, h, w, oh, ow,
+					    i + r);
 				KV(gemm_rows)(mr, cv->kh, seglen, segstride, a,
-				    b, out + i * N + j, N, &e, j, i);
+				    b, out + i * N + j, N, &e, j, i, NULL,
+				    NULL, NULL, 0);
 			}
 		}
 	}

@@ -133,18 +133,21 @@ wino_pinned(int h)
 
 /*
  * The alternative tune() times against wino_for(h) (-1: no Winograd), or 0
- * for none: on the 35 and 17 maps F(6x6) was the fastest by 10-15% on
- * every CPU measured; below, one face's GEMMs have at most 16 rows and
- * wait on the weights, where memory systems differ.
+ * for none: on the 35x35 map one face's GEMMs have 36 or more rows, enough
+ * to reuse each weight from cache, and F(6x6) and F(4x4) tied there.
  */
 static int
 wino_alt(int h)
 {
 	int m = wino_for(h);
-	return m == 6 ? 0 : m == 4 ? 2 : -1;
+	return h >= 24 ? 0 : m == 6 ? 4 : m == 4 ? 2 : -1;
 }
 
-#define TUNE_REPS 7
+/* Timed runs of each candidate: at most TUNE_REPS, TUNE_EARLY when one is
+ * below TUNE_CLEAR of the other. */
+#define TUNE_REPS 5
+#define TUNE_EARLY 3
+#define TUNE_CLEAR 0.8
 #define TUNE_MAXL 8
 
 /* Best thread CPU time (ms) over reps of the k convs of L in sequence on
@@ -154,6 +157,8 @@ time_convs(struct ir_conv *const *L, int k, int h, float *x, float *y,
     float *ws)
 {
 	struct timespec t0, t1;
+	for (int i = 0; i < k; i++)
+		ir_conv_evict(L[i]);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 	for (int i = 0; i < k; i++) {
 		ir_conv_forward(L[i], x, 1, h, h, y, NULL, ws);
@@ -169,17 +174,18 @@ time_convs(struct ir_conv *const *L, int k, int h, float *x, float *y,
  * Times, on this CPU, the alternative tile of the 3x3 stride-1 convs of
  * each map size for a pass of one face (IR_FACENET_TUNE=0: none taken;
  * IR_FACENET_TUNE=all: every one taken without timing, for tests).
- * Which is faster there depends on how fast weights stream from beyond L2:
+ * Which is faster there depends on how fast the weights come from memory:
  * F(2x2)'s transformed weights are 16/36 of F(4x4)'s bytes for 36/16 of
  * its multiplications, and the plain convolution's are 9/16 of F(2x2)'s.
- * On the 8x8 map F(4x4) was the faster on an AMD EPYC Zen 4, F(2x2) by
- * ~15% on an Intel Xeon (Emerald Rapids) when its cores were not busy
- * elsewhere, a tie when they were. Each size's layers run in sequence as in
- * the net (their weights together exceed L2 as they do there), one face,
- * the default and the alternative alternately TUNE_REPS times; if the
- * alternative's best time is at least 5% below the default's, it is kept
- * in w->one for passes of one face (batches keep the default, which does
- * fewer multiplications). ~15-30 ms at load.
+ * On the 8x8 map F(4x4) was the faster on an AMD EPYC Zen 4 (weights
+ * warm), F(2x2) by 15-40% on an Intel Xeon (Emerald Rapids). Each size's
+ * layers run in sequence as in the net, one face, their weights evicted
+ * from the caches first (ir_conv_evict: in the pipeline the other nets run
+ * in between), the default and the alternative alternately, TUNE_REPS
+ * times or TUNE_EARLY when the call is clear; if the alternative's best
+ * time is at least 5% below the default's, it is kept in w->one for passes
+ * of one face (batches keep the default, which does fewer
+ * multiplications). ~40 ms at load.
  */
 static int
 tune(struct fweights *w, char *err)
@@ -242,6 +248,9 @@ tune(struct fweights *w, char *err)
 			td = t < td ? t : td;
 			t = time_convs(A, k, hs, x, y, ws);
 			ta = t < ta ? t : ta;
+			if (rep + 1 >= TUNE_EARLY && (ta < TUNE_CLEAR * td ||
+			    td < TUNE_CLEAR * ta))
+				break;
 		}
 		if (r != IR_OK || (ta >= 0.95 * td && !all))
 			for (int j = 0; j < k; j++) {

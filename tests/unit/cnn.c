@@ -98,6 +98,17 @@ static const struct ccase convs[] = {
 	{ 2, 23, 21, 3, 32, 7, 2, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 0, 0 },
 	{ 2, 12, 12, 3, 32, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 0 },
 	{ 1, 14, 9, 32, 64, 3, 2, IR_PAD_SAME, IR_ACT_NONE, 0, 1, 1, 0 },
+	/* few output pixels (7..24: conv_direct_few, chunks of K, partial
+	 * chunks, padded and inside, windows across images) and few-row
+	 * Winograd GEMMs (8 to 24 tiles: prefetching row blocks) */
+	{ 1, 4, 4, 256, 64, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, -1 },
+	{ 2, 3, 3, 48, 96, 3, 1, IR_PAD_SAME, IR_ACT_NONE, 1, 1, 1, -1 },
+	{ 1, 7, 7, 40, 32, 3, 2, IR_PAD_VALID, IR_ACT_LEAKY, 0, 1, 1, 0 },
+	{ 2, 7, 7, 40, 32, 3, 2, IR_PAD_VALID, IR_ACT_RELU6, 1, 0, 1, 0 },
+	{ 1, 1, 7, 32, 64, 1, 1, IR_PAD_SAME, IR_ACT_NONE, 0, 1, 1, 0 },
+	{ 1, 4, 6, 16, 32, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, -1 },
+	{ 1, 8, 8, 64, 64, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 2 },
+	{ 1, 17, 17, 64, 64, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1, 6 },
 	{ 1, 9, 9, 256, 64, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1, 0 },
 	{ 2, 9, 9, 24, 20, 3, 2, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1, 0 },
 	{ 2, 5, 7, 24, 20, 1, 1, IR_PAD_SAME, IR_ACT_RELU6, 0, 1, 1, 0 },
