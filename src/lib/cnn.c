@@ -303,15 +303,21 @@ wino_weights(int m, const float *w, int cin, int cout, float *U)
 	}
 }
 
-/* B[K][N] (row-major) -> panels of IR_PANEL columns, each K x IR_PANEL. */
+/* B[K][N] (row-major) -> ceil(N / IR_PANEL) panels of IR_PANEL columns,
+ * each K x IR_PANEL, the last one's columns from N on zero. */
 static void
 pack_panels(const float *B, int K, int N, float *P)
 {
-	for (int p = 0; p < N / IR_PANEL; p++)
-		for (int k = 0; k < K; k++)
-			memcpy(P + ((size_t)p * K + k) * IR_PANEL,
-			    B + (size_t)k * N + (size_t)p * IR_PANEL,
-			    IR_PANEL * sizeof(float));
+	for (int p = 0; p < (N + IR_PANEL - 1) / IR_PANEL; p++) {
+		int n = N - p * IR_PANEL < IR_PANEL ? N - p * IR_PANEL :
+		    IR_PANEL;
+		for (int k = 0; k < K; k++) {
+			float *d = P + ((size_t)p * K + k) * IR_PANEL;
+			memcpy(d, B + (size_t)k * N + (size_t)p * IR_PANEL,
+			    (size_t)n * sizeof(float));
+			memset(d + n, 0, (size_t)(IR_PANEL - n) * sizeof(float));
+		}
+	}
 }
 
 /* 0 if the environment says IR_OWN_GEMM=0 (BLAS instead of our GEMM). */
@@ -360,15 +366,20 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 			    c->wt + e * es);
 		free(u);
 		c->algo = IR_CONV_WINO;
-	} else if (is_1x1(c) && (c->cout % 32 != 0 || !own_gemm())) {
+	} else if (is_1x1(c) && !own_gemm()) {
 		c->algo = IR_CONV_GEMM1X1;
-	} else if (c->cout % 32 == 0 && own_gemm()) {
+	} else if (own_gemm()) {
 		/* 1x1 stride 1 too: measured 1.05-1.3x faster than
 		 * OpenBLAS on one thread (most on few input channels),
 		 * and no separate epilogue pass; with BLAS threads > 1
-		 * large ones still go to BLAS (ir_conv_forward) */
+		 * large ones still go to BLAS (ir_conv_forward). cout
+		 * not a multiple of 32 too (the tiny detector's last
+		 * conv, SSD's predictors): the last panel padded with
+		 * zero columns; whatever kernels OpenBLAS picked (SSE3
+		 * "Prescott" ones where it does not know the CPU) */
 		int K = c->kh * c->kw * c->cin;
-		c->wt = ir_xaligned((size_t)K * c->cout * sizeof(float));
+		size_t np = ((size_t)c->cout + IR_PANEL - 1) / IR_PANEL;
+		c->wt = ir_xaligned((size_t)K * np * IR_PANEL * sizeof(float));
 		pack_panels(c->w, K, c->cout, c->wt);
 		c->algo = IR_CONV_IM2COL_OWN;
 	} else {
@@ -684,7 +695,7 @@ ir_conv_pool2(const struct ir_conv *c, const float *in, int h, int w,
 	if (h <= 0 || w <= 0)
 		return;
 	if (effective_algo(c) == IR_CONV_IM2COL_OWN && is_1x1(c) &&
-	    c->stride == 1) {
+	    c->stride == 1 && c->cout % IR_PANEL == 0) {
 		count(&st_conv[IR_CONV_IM2COL_OWN]);
 		variant()->conv_pool2(c, in, h, w, out);
 		return;

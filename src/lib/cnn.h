@@ -108,14 +108,15 @@ struct ir_conv {
  * Validates the fields and picks the algorithm: Winograd for 3x3 stride-1
  * `same` convolutions with cout a multiple of 32 and cin % 16 == 0 (tile
  * from c->wino; auto = F(4x4,3x3); the environment IR_WINOGRAD=0 turns it
- * off), otherwise our own GEMM with the epilogue fused when cout is a
- * multiple of 32 (IR_OWN_GEMM=0 turns that off): straight from the input
- * when no window touches padding (1x1 stride 1 always: the input is the A
- * matrix; implicit GEMM, no workspace), else on small cache-sized im2col
- * chunks; other 1x1 stride-1 convs: cblas_sgemm on the input as it is
- * (also a large 1x1 one while BLAS has more than one thread, so one
- * image's layer still spreads over the cores); other convolutions:
- * im2col + cblas_sgemm. Allocates c->wt (Winograd-
+ * off), otherwise our own GEMM with the epilogue fused, any cout (the
+ * last weight panel padded with zero columns; IR_OWN_GEMM=0 turns it
+ * off): straight from the input when no window touches padding (1x1
+ * stride 1 always: the input is the A matrix; implicit GEMM, no
+ * workspace), else through a zero-padded copy or small cache-sized im2col
+ * chunks; a large 1x1 one while BLAS has more than one thread goes to
+ * cblas_sgemm on the input as it is, so one image's layer still spreads
+ * over the cores; with IR_OWN_GEMM=0, 1x1 convs go to cblas_sgemm that
+ * way and others to im2col + cblas_sgemm. Allocates c->wt (Winograd-
  * transformed or panel-packed weights) for our own paths; w, scale and
  * bias must stay valid until ir_conv_release. Returns 0, or IR_EINVAL with
  * a reason in err (NULL allowed) for impossible shapes. A conv that was
@@ -141,8 +142,9 @@ size_t ir_conv_workspace(const struct ir_conv *c, int n, int h, int w);
 /*
  * out[n][oh][ow][cout] = act(conv(in) * scale + bias + res). in is
  * n x h x w x cin. res (NULL or an n x oh x ow x cout tensor) may equal
- * out (in-place residual add), except when scale != NULL and cout is not a
- * multiple of 32 (BLAS paths): then pass a separate res. ws: ir_conv_workspace() floats.
+ * out (in-place residual add), except when scale != NULL on a BLAS path
+ * (IR_OWN_GEMM=0, or a large 1x1 conv with several BLAS threads): then
+ * pass a separate res. ws: ir_conv_workspace() floats.
  */
 void ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
     int w, float *out, const float *res, float *ws);

@@ -425,6 +425,29 @@ KV(gemm_rows)(int mr, int nseg, int seglen, size_t segstride,
 #undef GEMM_BLOCK
 }
 
+/*
+ * Rows i..i+mr-1 of the last column block when it has only n < 2*VW
+ * columns (cout not a multiple of the panel width): the block's sums into
+ * t, then act(t*scale + bias + res) on its n columns, then those into c
+ * (res, which may be c, is read before c is written).
+ */
+static inline __attribute__((always_inline)) void
+KV(gemm_rows_part)(int mr, int n, int nseg, int seglen, size_t segstride,
+    const float *const *a, const float *b, float *c, int ldc,
+    const struct KV(ep) *e, int j, size_t i)
+{
+	float t[6 * 2 * VW] __attribute__((aligned(64)));
+	KV(gemm_rows)(mr, nseg, seglen, segstride, a, b, c, ldc, e, j, i,
+	    NULL, t, NULL, 0);
+	for (int r = 0; r < mr; r++) {
+		float *tr = t + r * 2 * VW;
+		KV(epilogue)(tr, 1, n, e->scale ? e->scale + j : NULL,
+		    e->bias ? e->bias + j : NULL,
+		    e->res ? e->res + (i + r) * e->ldr + j : NULL, e->act);
+		memcpy(c + (size_t)r * ldc, tr, (size_t)n * sizeof(float));
+	}
+}
+
 /* Panel p of B (packed by pack_panels in cnn.c), shifted so that adding
  * the column j of the block gives its first element. */
 #define PANEL_AT(Bp, K, j) ((Bp) + (size_t)((j) / IR_PANEL) * (K) * \
@@ -456,9 +479,14 @@ KV(gemm)(int M, int N, int K, const float *A, int lda, const float *Bp,
 			int mr = M - i < 6 ? M - i : 6;
 			for (int r = 0; r < mr; r++)
 				a[r] = A + (size_t)(i + r) * lda;
-			KV(gemm_rows)(mr, 1, K, 0, a, b,
-			    C + (size_t)i * ldc + j, ldc, &e, j, i, NULL, NULL,
-			    few ? next + 64 * t : NULL, 64 * nb);
+			if (N - j < 2 * VW)
+				KV(gemm_rows_part)(mr, N - j, 1, K, 0, a, b,
+				    C + (size_t)i * ldc + j, ldc, &e, j, i);
+			else
+				KV(gemm_rows)(mr, 1, K, 0, a, b,
+				    C + (size_t)i * ldc + j, ldc, &e, j, i,
+				    NULL, NULL, few ? next + 64 * t : NULL,
+				    64 * nb);
 		}
 	}
 }
@@ -553,7 +581,7 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 	int K = cv->kh * seglen, N = cv->cout;
 	size_t segstride = (size_t)w * cin;
 
-	if (np > 6 && np <= FEW_MAX) {
+	if (np > 6 && np <= FEW_MAX && N % (2 * VW) == 0) {
 		KV(conv_direct_few)(cv, in, h, w, oh, ow, p0, (int)np, out, res);
 		return;
 	}
@@ -567,9 +595,14 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 				for (int r = 0; r < mr; r++)
 					a[r] = KV(window)(cv, in, h, w, oh, ow,
 					    i + r);
-				KV(gemm_rows)(mr, cv->kh, seglen, segstride, a,
-				    b, out + i * N + j, N, &e, j, i, NULL,
-				    NULL, NULL, 0);
+				if (N - j < 2 * VW)
+					KV(gemm_rows_part)(mr, N - j, cv->kh,
+					    seglen, segstride, a, b,
+					    out + i * N + j, N, &e, j, i);
+				else
+					KV(gemm_rows)(mr, cv->kh, seglen,
+					    segstride, a, b, out + i * N + j, N,
+					    &e, j, i, NULL, NULL, NULL, 0);
 			}
 		}
 	}
