@@ -516,7 +516,6 @@ KV(window)(const struct ir_conv *cv, const float *in, int h, int w, int oh,
  * once, in order, while the chunk stays in L1; the partial sums live in a
  * small buffer between chunks (not in out, which may be the residual).
  */
-
 static void
 KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
     int oh, int ow, size_t p0, int np, float *out, const float *res)
