@@ -392,8 +392,10 @@ KV(gemm_block)(const int MR, int nseg, int seglen, size_t segstride,
 }
 
 /* Rows i..i+mr-1 (mr <= 6) of one column block: dispatch on mr so each
- * block size gets its own register allocation. pin, pout, pf: see
- * conv_direct_few (NULL: the whole sum, then the epilogue into c). */
+ * block size gets its own register allocation. pin: start from these
+ * partial sums, pout: store the sums there instead of the epilogue into c
+ * (see conv_direct_few); pf: prefetch pf + k * pfstep at each step k of a
+ * single segment (see FEW_MAX). NULL: none of these. */
 static inline __attribute__((always_inline)) void
 KV(gemm_rows)(int mr, int nseg, int seglen, size_t segstride,
     const float *const *a, const float *b, float *c, int ldc,
@@ -456,9 +458,9 @@ KV(gemm_rows_part)(int mr, int n, int nseg, int seglen, size_t segstride,
 /*
  * C[M][N] = act(A[M][K] * B[K][N] * scale + bias + res) (overwrites C;
  * scale, bias, res optional; res has row stride ldr and may equal C),
- * N % IR_PANEL == 0, B packed by pack_panels() (cnn.c): column j of row k
- * at Bp[(j / IR_PANEL) * K * IR_PANEL + k * IR_PANEL + j % IR_PANEL], so
- * each panel streams contiguously.
+ * any N, B packed by pack_panels() (cnn.c): column j of row k at
+ * Bp[(j / IR_PANEL) * K * IR_PANEL + k * IR_PANEL + j % IR_PANEL], so each
+ * panel streams contiguously (the last one padded with zero columns).
  * Register block: 6 rows x 2 vectors (smaller blocks for the last rows),
  * the B column panel reused over all rows.
  */

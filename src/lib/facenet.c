@@ -150,8 +150,8 @@ wino_alt(int h)
 #define TUNE_CLEAR 0.8
 #define TUNE_MAXL 8
 
-/* Best thread CPU time (ms) over reps of the k convs of L in sequence on
- * one h x h image, in/out through buffers x and y. */
+/* Thread CPU time (ms) of the k convs of L in sequence on one h x h
+ * image (in and out through buffers x and y), their weights evicted. */
 static double
 time_convs(struct ir_conv *const *L, int k, int h, float *x, float *y,
     float *ws)
