@@ -2,7 +2,8 @@
 # classify.t: the course workload and ir-classify's output formats.
 # A gallery built with ir-enroll from examples/enroll must label all 100
 # images of tests/data/cse546/face_images_100 exactly as labels_100.csv
-# says; the shipped examples/gallery.irg must agree with a fresh build;
+# says; the shipped examples/gallery.irg must agree with a fresh build,
+# and so must examples/course.irg, which labels all 100 right;
 # the TSV and JSON formats of ir-classify(1) hold (largest face first,
 # which path found each face, descriptors, landmarks, noface, exit
 # statuses).
@@ -63,6 +64,19 @@ is "$out" "$(cat "$T_TMP/tsv")" "-T 3: same answers in input order"
 # The shipped gallery is current: it gives the same answers.
 run sh -c "ir-classify -g examples/gallery.irg <'$T_TMP/files'"
 is "$out" "$(cat "$T_TMP/tsv")" "examples/gallery.irg agrees with a fresh build"
+# The shipped course gallery (scripts/make-gallery --course: the 100
+# course photos under their labels, for running that workload): all 100
+# right, and the same answers as a fresh build.
+run sh -c "ir-classify -g examples/course.irg <'$T_TMP/files'"
+printf '%s\n' "$out" >"$T_TMP/ctsv"
+awk -F'\t' '{ n = $1; sub(".*/", "", n); sub("\\.jpg$", "", n);
+    print n "," $2 }' "$T_TMP/ctsv" | sort >"$T_TMP/cgot"
+is "$(comm -12 "$T_TMP/cgot" "$T_TMP/want" | wc -l | tr -d ' ')" 100 \
+    "examples/course.irg: all 100 labelled as labels_100.csv"
+run env IR_BIN="$IR_BIN" scripts/make-gallery --course "$T_TMP/course-fresh.irg"
+is "$rc" 0 "scripts/make-gallery --course builds the course gallery"
+run sh -c "ir-classify -g '$T_TMP/course-fresh.irg' <'$T_TMP/files'"
+is "$out" "$(cat "$T_TMP/ctsv")" "examples/course.irg agrees with a fresh build"
 run sh -c "cd /tmp && env -u IR_GALLERY '$IR_BIN/ir-classify' '$T_TOP/$D/face_images_100/test_09.jpg'"
 like "$out" "	Wang	" "without -g: the shipped example gallery"
 
