@@ -816,17 +816,6 @@ ir_affine(float *x, size_t npix, int c, const float *scale,
 }
 
 void
-ir_fc(const float *in, int n, int cin, int cout, const float *w,
-    const float *bias, float *out)
-{
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, cin,
-	    1.0f, in, cin, w, cout, 0.0f, out, cout);
-	if (bias)
-		variant()->epilogue(out, n, cout, NULL, bias, NULL,
-		    IR_ACT_NONE);
-}
-
-void
 ir_cnn_fold_scale(float *w, float *b, int K, int cout, const float *s,
     const float *t)
 {

@@ -202,9 +202,6 @@ void ir_add(float *y, const float *a, const float *b, size_t count, int act);
 /* x[p][c] = act(x[p][c] * scale[c] + bias[c]) in place, p < npix. */
 void ir_affine(float *x, size_t npix, int c, const float *scale,
     const float *bias, int act);
-/* out[n][cout] = in[n][cin] * w[cin][cout] (+ bias), one sgemm. */
-void ir_fc(const float *in, int n, int cin, int cout, const float *w,
-    const float *bias, float *out);
 
 /*
  * Folding at load (on your own copies of the weights).

@@ -64,7 +64,7 @@ struct fweights {
 	struct ir_conv one[NBLOCK][2]; /* tune()'s choice for one face, if
 					  it differs from c (.w != NULL) */
 	struct ir_conv center;  /* conv256_down_out/conv2 on its 1x1 map */
-	const float *fc;        /* [256][128], owned by the model */
+	struct ir_conv fc;      /* fc [256][128] (the model's) as a 1x1 conv */
 	float *mem;             /* folded filters and biases */
 	struct ir_model *model;
 };
@@ -321,6 +321,7 @@ free_weights(struct fweights *w)
 			ir_conv_release(&w->one[i][j]);
 		}
 	ir_conv_release(&w->center);
+	ir_conv_release(&w->fc);
 	free(w->mem);
 	ir_model_close(w->model);
 	free(w);
@@ -384,8 +385,13 @@ load(const char *path, struct fweights **out, char *err)
 	}
 	if (r == IR_OK) {
 		int fd[4] = { 256, 128 };
-		if (!(w->fc = ir_model_expect(w->model, "fc", 2, fd, err)))
+		w->fc = (struct ir_conv){ .kh = 1, .kw = 1, .cin = 256,
+			.cout = IR_FACENET_DIM, .stride = 1,
+			.pad = IR_PAD_VALID, .act = IR_ACT_NONE, .wino = -1 };
+		if (!(w->fc.w = ir_model_expect(w->model, "fc", 2, fd, err)))
 			r = IR_EINVAL;
+		else
+			r = ir_conv_prepare(&w->fc, err);
 	}
 	if (r != IR_OK) {
 		free_weights(w);
@@ -415,7 +421,9 @@ ws_floats(const struct fweights *w, int n)
 			h /= 2;
 	}
 	size_t c = ir_conv_workspace(&w->center, n, 1, 1);
-	return (c > m ? c : m) + 64;
+	size_t f = ir_conv_workspace(&w->fc, n, 1, 1);
+	m = c > m ? c : m;
+	return (f > m ? f : m) + 64;
 }
 
 static int
@@ -599,7 +607,7 @@ forward_part(struct ir_facenet *f, int i0, int n, float *ws, float *desc)
 		h = hs, c = co;
 	}
 	ir_global_mean(x, n, h, h, c, g);
-	ir_fc(g, n, 256, IR_FACENET_DIM, w->fc, NULL, desc);
+	ir_conv_forward(&w->fc, g, n, 1, 1, desc, NULL, ws);
 }
 
 static void

@@ -38,7 +38,7 @@ struct ir_lmnet {
 	struct ir_conv conv0;     /* dense0/conv0 */
 	struct ir_dwconv dw[MAXBLK][MAXSEP]; /* [b][0] unused for b = 0 */
 	struct ir_conv pw[MAXBLK][MAXSEP];
-	const float *fcw, *fcb;
+	struct ir_conv fc;        /* fc: a 1x1 conv on the pooled 1x1 map */
 	int cout[MAXBLK];
 };
 
@@ -108,11 +108,15 @@ ir_lmnet_load(struct ir_model *m, int tiny, struct ir_lmnet **out, char *err)
 	}
 	int cl = n->cout[n->nblk - 1];
 	snprintf(name, sizeof name, "fc/weights");
-	GET(n->fcw, 2, cl, 136);
+	GET(n->fc.w, 2, cl, 136);
 	snprintf(name, sizeof name, "fc/bias");
-	GET(n->fcb, 1, 136);
+	GET(n->fc.bias, 1, 136);
 #undef GET
-	if (ir_conv_prepare(&n->conv0, err) != 0)
+	n->fc.kh = n->fc.kw = 1;
+	n->fc.cin = cl, n->fc.cout = 136;
+	n->fc.stride = 1, n->fc.pad = IR_PAD_VALID, n->fc.act = IR_ACT_NONE;
+	if (ir_conv_prepare(&n->conv0, err) != 0 ||
+	    ir_conv_prepare(&n->fc, err) != 0)
 		goto fail;
 	for (int b = 0; b < n->nblk; b++)
 		for (int k = b == 0; k < n->nconv; k++)
@@ -131,6 +135,7 @@ ir_lmnet_free(struct ir_lmnet *n)
 	if (n == NULL)
 		return;
 	ir_conv_release(&n->conv0);
+	ir_conv_release(&n->fc);
 	for (int b = 0; b < MAXBLK; b++)
 		for (int k = 0; k < MAXSEP; k++)
 			ir_conv_release(&n->pw[b][k]);
@@ -162,6 +167,7 @@ layout(const struct ir_lmnet *n, int batch, struct layout *l)
 			    ir_conv_workspace(&n->pw[b][k], batch, oh, oh));
 		h = oh;
 	}
+	l->ws = ir_maxz(l->ws, ir_conv_workspace(&n->fc, batch, 1, 1));
 	l->act = ir_al16(l->act);
 	l->ws = ir_al16(l->ws);
 	l->feat = ir_al16((size_t)batch * n->cout[n->nblk - 1]);
@@ -238,7 +244,7 @@ forward(const struct ir_lmnet *n, int nb, float *scratch,
 	}
 	int c = n->cout[n->nblk - 1];
 	ir_avgpool(x, nb, h, h, c, h, 2, feat);
-	ir_fc(feat, nb, c, 136, n->fcw, n->fcb, out);
+	ir_conv_forward(&n->fc, feat, nb, 1, 1, out, NULL, ws);
 	return out;
 }
 

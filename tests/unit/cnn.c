@@ -399,10 +399,14 @@ test_misc(const char *var)
 		ok(good, NULL, var, what);
 	}
 
-	/* fully connected */
+	/* fully connected, as the nets run it: a 1x1 conv on 1x1 maps */
 	float *fi = rnd(3 * 40), *fw = rnd(40 * 9), *fb = rnd(9), fo[27], fr[27];
 	double fm[27];
-	ir_fc(fi, 3, 40, 9, fw, fb, fo);
+	struct ir_conv fc = { .kh = 1, .kw = 1, .cin = 40, .cout = 9,
+		.stride = 1, .pad = IR_PAD_VALID, .w = fw, .bias = fb };
+	ir_conv_prepare(&fc, NULL);
+	ir_conv_forward(&fc, fi, 3, 1, 1, fo, NULL, NULL);
+	ir_conv_release(&fc);
 	for (int n = 0; n < 3; n++)
 		for (int o = 0; o < 9; o++) {
 			double acc = fb[o], m = fabs(fb[o]);
@@ -412,7 +416,8 @@ test_misc(const char *var)
 			}
 			fr[n * 9 + o] = (float)acc, fm[n * 9 + o] = m;
 		}
-	ok(worst(fo, fr, fm, 27) <= 1.0, NULL, var, "fc 3x40 -> 9 + bias");
+	ok(worst(fo, fr, fm, 27) <= 1.0, NULL, var,
+	    "fc 3x40 -> 9 + bias (1x1 conv on 1x1 maps)");
 
 	/* folding a scale layer into weights == passing it as the epilogue */
 	struct ir_conv c1 = { .kh = 3, .kw = 3, .cin = 16, .cout = 32,
