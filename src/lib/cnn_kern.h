@@ -493,15 +493,23 @@ KV(gemm)(int M, int N, int K, const float *A, int lda, const float *Bp,
 	}
 }
 
-/* The first input float of output pixel p's window (see conv_direct). */
-static inline const float *
-KV(window)(const struct ir_conv *cv, const float *in, int h, int w, int oh,
-    int ow, size_t p)
+/* win[k] = the first input float of output pixel p0 + k's window, for
+ * k < n (see conv_direct): one division, then a walk along the rows. */
+static void
+KV(windows)(const struct ir_conv *cv, const float *in, int h, int w, int oh,
+    int ow, size_t p0, int n, const float **win)
 {
-	size_t img = p / ((size_t)oh * ow);
-	int rem = (int)(p % ((size_t)oh * ow));
-	return in + ((img * h + (size_t)(rem / ow) * cv->stride) * w +
-	    (size_t)(rem % ow) * cv->stride) * cv->cin;
+	size_t img = p0 / ((size_t)oh * ow);
+	int rem = (int)(p0 % ((size_t)oh * ow)), oy = rem / ow, ox = rem % ow;
+	for (int k = 0; k < n; k++) {
+		win[k] = in + ((img * h + (size_t)oy * cv->stride) * w +
+		    (size_t)ox * cv->stride) * cv->cin;
+		if (++ox == ow) {
+			ox = 0;
+			if (++oy == oh)
+				oy = 0, img++;
+		}
+	}
 }
 
 /* Rows of B per chunk of conv_direct_few: 16 KB of a 32-column panel. */
@@ -530,8 +538,7 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
 	float part[FEW_MAX * 2 * VW] __attribute__((aligned(64)));
 	const float *win[FEW_MAX];
 
-	for (int r = 0; r < np; r++)
-		win[r] = KV(window)(cv, in, h, w, oh, ow, p0 + r);
+	KV(windows)(cv, in, h, w, oh, ow, p0, np, win);
 	for (int j = 0; j < N; j += 2 * VW) {
 		const float *b = PANEL_AT(cv->wt, K, j);
 		for (int sg = 0; sg < cv->kh; sg++)
@@ -568,8 +575,9 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
  * Implicit-GEMM convolution for windows that never leave the input (valid
  * padding): output pixels p0..p0+np-1 of the batch (p = (img*oh + oy)*ow +
  * ox), every output channel, A read straight from the input (no im2col).
- * Pixels go in chunks of 96 so the input rows stay cached while all column
- * panels of the packed weights pass over them; at most FEW_MAX pixels go
+ * Pixels go in chunks of 96 (their window addresses computed once) so the
+ * input rows stay cached while all column panels of the packed weights
+ * pass over them; at most FEW_MAX pixels go
  * to conv_direct_few.
  */
 static void
@@ -586,16 +594,15 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 		KV(conv_direct_few)(cv, in, h, w, oh, ow, p0, (int)np, out, res);
 		return;
 	}
+	const float *win[96];
 	for (size_t c0 = p0; c0 < p0 + np; c0 += 96) {
 		size_t c1 = c0 + 96 < p0 + np ? c0 + 96 : p0 + np;
+		KV(windows)(cv, in, h, w, oh, ow, c0, (int)(c1 - c0), win);
 		for (int j = 0; j < N; j += 2 * VW) {
 			const float *b = PANEL_AT(cv->wt, K, j);
 			for (size_t i = c0; i < c1; i += 6) {
-				const float *a[6];
+				const float *const *a = win + (i - c0);
 				int mr = c1 - i < 6 ? (int)(c1 - i) : 6;
-				for (int r = 0; r < mr; r++)
-					a[r] = KV(window)(cv, in, h, w, oh, ow,
-					    i + r);
 				if (N - j < 2 * VW)
 					KV(gemm_rows_part)(mr, N - j, cv->kh,
 					    seglen, segstride, a, b,
