@@ -278,29 +278,41 @@ wino_weights(int m, const float *w, int cin, int cout, float *U)
 	int a = m + 2;
 	const double *G = m == 6 ? &G6[0][0] : m == 4 ? &G4[0][0] :
 	    &G2[0][0];
+	/* t[i][kx][co] = (G g)[i][kx] for one ci, all co: loops over co
+	 * innermost (contiguous in w and U, so they vectorise), each value
+	 * the same sums in the same order as one (ci, co) at a time */
+	double *t = ir_xmalloc((size_t)a * 3 * cout * sizeof(double));
 
 	for (int ci = 0; ci < cin; ci++) {
-		for (int co = 0; co < cout; co++) {
-			double g[3][3], t[8][3];
-			for (int ky = 0; ky < 3; ky++)
-				for (int kx = 0; kx < 3; kx++)
-					g[ky][kx] = w[((size_t)(ky * 3 + kx) *
-					    cin + ci) * cout + co];
-			for (int i = 0; i < a; i++)
-				for (int j = 0; j < 3; j++)
-					t[i][j] = G[i * 3] * g[0][j] +
-					    G[i * 3 + 1] * g[1][j] +
-					    G[i * 3 + 2] * g[2][j];
-			for (int i = 0; i < a; i++)
-				for (int j = 0; j < a; j++) {
-					double v = t[i][0] * G[j * 3] +
-					    t[i][1] * G[j * 3 + 1] +
-					    t[i][2] * G[j * 3 + 2];
-					U[((size_t)(i * a + j) * cin + ci) *
-					    cout + co] = (float)v;
-				}
-		}
+		const float *g[3][3];
+		for (int ky = 0; ky < 3; ky++)
+			for (int kx = 0; kx < 3; kx++)
+				g[ky][kx] = w + ((size_t)(ky * 3 + kx) * cin + ci) *
+				    cout;
+		for (int i = 0; i < a; i++)
+			for (int kx = 0; kx < 3; kx++) {
+				double *ti = t + ((size_t)i * 3 + kx) * cout;
+				double g0 = G[i * 3], g1 = G[i * 3 + 1];
+				double g2 = G[i * 3 + 2];
+				for (int co = 0; co < cout; co++)
+					ti[co] = g0 * g[0][kx][co] +
+					    g1 * g[1][kx][co] +
+					    g2 * g[2][kx][co];
+			}
+		for (int i = 0; i < a; i++)
+			for (int j = 0; j < a; j++) {
+				const double *t0 = t + (size_t)i * 3 * cout;
+				const double *t1 = t0 + cout, *t2 = t1 + cout;
+				double h0 = G[j * 3], h1 = G[j * 3 + 1];
+				double h2 = G[j * 3 + 2];
+				float *u = U + ((size_t)(i * a + j) * cin + ci) *
+				    cout;
+				for (int co = 0; co < cout; co++)
+					u[co] = (float)(t0[co] * h0 + t1[co] * h1 +
+					    t2[co] * h2);
+			}
 	}
+	free(t);
 }
 
 /* B[K][N] (row-major) -> ceil(N / IR_PANEL) panels of IR_PANEL columns,
