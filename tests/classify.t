@@ -75,6 +75,10 @@ is "$(comm -12 "$T_TMP/cgot" "$T_TMP/want" | wc -l | tr -d ' ')" 100 \
     "examples/course.irg: all 100 labelled as labels_100.csv"
 run env IR_BIN="$IR_BIN" scripts/make-gallery --course "$T_TMP/course-fresh.irg"
 is "$rc" 0 "scripts/make-gallery --course builds the course gallery"
+run env IR_BIN="$IR_BIN" scripts/make-gallery --courze
+is "$rc:$errout" "2:usage: make-gallery [--course] [OUTPUT]" \
+    "make-gallery: an unknown option is a usage error (no file made)"
+ok $([ ! -e ./--courze ]; echo $?) "make-gallery: no gallery named after it"
 run sh -c "ir-classify -g '$T_TMP/course-fresh.irg' <'$T_TMP/files'"
 is "$out" "$(cat "$T_TMP/ctsv")" "examples/course.irg agrees with a fresh build"
 run sh -c "cd /tmp && env -u IR_GALLERY '$IR_BIN/ir-classify' '$T_TOP/$D/face_images_100/test_09.jpg'"

@@ -332,6 +332,17 @@ pack_panels(const float *B, int K, int N, float *P)
 	}
 }
 
+/* Floats of c->wt for c->algo: a*a Winograd-transformed matrices, or the
+ * K x cout weights in panels (the last one padded to IR_PANEL columns). */
+static size_t
+wt_floats(const struct ir_conv *c)
+{
+	if (c->algo == IR_CONV_WINO)
+		return (size_t)(c->wm + 2) * (c->wm + 2) * c->cin * c->cout;
+	size_t np = ((size_t)c->cout + IR_PANEL - 1) / IR_PANEL;
+	return (size_t)c->kh * c->kw * c->cin * np * IR_PANEL;
+}
+
 /* 0 if the environment says IR_OWN_GEMM=0 (BLAS instead of our GEMM). */
 static int
 own_gemm(void)
@@ -368,16 +379,16 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 	    c->stride == 1 && c->pad == IR_PAD_SAME && c->cin % 16 == 0 &&
 	    c->cout % 32 == 0) {
 		c->wm = c->wino == 2 ? 2 : c->wino == 6 ? 6 : 4;
+		c->algo = IR_CONV_WINO;
 		int a = c->wm + 2;
 		size_t es = (size_t)c->cin * c->cout;
-		float *u = ir_xaligned(a * a * es * sizeof(float));
-		c->wt = ir_xaligned(a * a * es * sizeof(float));
+		float *u = ir_xaligned(wt_floats(c) * sizeof(float));
+		c->wt = ir_xaligned(wt_floats(c) * sizeof(float));
 		wino_weights(c->wm, c->w, c->cin, c->cout, u);
 		for (int e = 0; e < a * a; e++)
 			pack_panels(u + e * es, c->cin, c->cout,
 			    c->wt + e * es);
 		free(u);
-		c->algo = IR_CONV_WINO;
 	} else if (is_1x1(c) && !own_gemm()) {
 		c->algo = IR_CONV_GEMM1X1;
 	} else if (own_gemm()) {
@@ -389,11 +400,9 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 		 * conv, SSD's predictors): the last panel padded with
 		 * zero columns; whatever kernels OpenBLAS picked (SSE3
 		 * "Prescott" ones where it does not know the CPU) */
-		int K = c->kh * c->kw * c->cin;
-		size_t np = ((size_t)c->cout + IR_PANEL - 1) / IR_PANEL;
-		c->wt = ir_xaligned((size_t)K * np * IR_PANEL * sizeof(float));
-		pack_panels(c->w, K, c->cout, c->wt);
 		c->algo = IR_CONV_IM2COL_OWN;
+		c->wt = ir_xaligned(wt_floats(c) * sizeof(float));
+		pack_panels(c->w, c->kh * c->kw * c->cin, c->cout, c->wt);
 	} else {
 		c->algo = IR_CONV_IM2COL;
 	}
@@ -401,16 +410,6 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 }
 
 #if defined(__x86_64__)
-#include <cpuid.h>
-
-/* clflushopt: cpuid leaf 7, EBX bit 23. */
-static int
-has_clflushopt(void)
-{
-	unsigned a, b, c, d;
-	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 23 & 1);
-}
-
 __attribute__((target("clflushopt"))) static void
 flush_lines(const char *p, size_t n)
 {
@@ -426,18 +425,8 @@ ir_conv_evict(const struct ir_conv *c)
 #if defined(__x86_64__)
 	/* clflush, which older CPUs have instead, is serialising: ~2 ms
 	 * per MB here, too slow for a load-time measurement */
-	static int known; /* 0 unknown, 1 no, 2 yes */
-	int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
-	if (!k) {
-		k = has_clflushopt() ? 2 : 1;
-		__atomic_store_n(&known, k, __ATOMIC_RELAXED);
-	}
-	if (k != 2 || !c->wt)
-		return;
-	size_t n = (size_t)c->cin * c->cout;
-	n *= c->algo == IR_CONV_WINO ? (size_t)(c->wm + 2) * (c->wm + 2) :
-	    (size_t)c->kh * c->kw;
-	flush_lines((const char *)c->wt, n * sizeof(float));
+	if (c->wt && __builtin_cpu_supports("clflushopt"))
+		flush_lines((const char *)c->wt, wt_floats(c) * sizeof(float));
 #else
 	(void)c;
 #endif

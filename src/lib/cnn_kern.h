@@ -538,6 +538,7 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
 	float part[FEW_MAX * 2 * VW] __attribute__((aligned(64)));
 	const float *win[FEW_MAX];
 
+	int nb = (np + 5) / 6; /* row blocks */
 	KV(windows)(cv, in, h, w, oh, ow, p0, np, win);
 	for (int j = 0; j < N; j += 2 * VW) {
 		const float *b = PANEL_AT(cv->wt, K, j);
@@ -553,7 +554,6 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
 				 * of what follows this chunk, one per k */
 				const char *next = (const char *)(bk +
 				    (size_t)kc * IR_PANEL);
-				int nb = (np + 5) / 6;
 				for (int i = 0, t = 0; i < np; i += 6, t++) {
 					const float *a[6];
 					int mr = np - i < 6 ? np - i : 6;
@@ -577,8 +577,8 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
  * ox), every output channel, A read straight from the input (no im2col).
  * Pixels go in chunks of 96 (their window addresses computed once) so the
  * input rows stay cached while all column panels of the packed weights
- * pass over them; at most FEW_MAX pixels go
- * to conv_direct_few.
+ * pass over them; 7 to FEW_MAX pixels with whole column blocks go to
+ * conv_direct_few.
  */
 static void
 KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,

@@ -86,25 +86,29 @@ struct ir_facenet {
 	size_t wsfloats;
 };
 
+/* 1 if IR_FACENET_WINO ("H:M,H:M,...", e.g. "35:6,17:4,8:4,4:2,3:2", a
+ * tuning aid) names map size h, its tile in *m; such a size is not timed. */
+static int
+wino_pinned(int h, int *m)
+{
+	const char *p = getenv("IR_FACENET_WINO");
+	int hh, used;
+	while (p && sscanf(p, "%d:%d%n", &hh, m, &used) == 2) {
+		if (hh == h)
+			return 1;
+		p += used;
+		p += *p == ',';
+	}
+	return 0;
+}
+
 /* Winograd tile for a 3x3 stride-1 conv on an h x h map (measured). */
 static int
 wino_for(int h)
 {
-	const char *e = getenv("IR_FACENET_WINO");
-	if (e && *e) {
-		/* "H:M,H:M,...", e.g. "35:6,17:4,8:4,4:2,3:2" (tuning aid) */
-		const char *p = e;
-		while (*p) {
-			int hh, m, used;
-			if (sscanf(p, "%d:%d%n", &hh, &m, &used) != 2)
-				break;
-			if (hh == h)
-				return m;
-			p += used;
-			if (*p == ',')
-				p++;
-		}
-	}
+	int m;
+	if (wino_pinned(h, &m))
+		return m;
 	/* the defaults tune() starts from (bench/descriptor on an AMD EPYC
 	 * Zen 4, CPU time per face): F(6x6) on the 35 and 17 maps (fewest
 	 * wasted border cells), F(4x4) on 8x8, F(2x2) below, where F(4x4)'s
@@ -116,19 +120,16 @@ wino_for(int h)
 	return 2;
 }
 
-/* 1 if IR_FACENET_WINO names map size h (its tile is then not timed). */
-static int
-wino_pinned(int h)
+/* Block i's map sizes: *hin its input's (conv1's), *h1 conv2's. */
+static void
+block_maps(int i, int *hin, int *h1)
 {
-	const char *p = getenv("IR_FACENET_WINO");
-	int hh, m, used;
-	while (p && sscanf(p, "%d:%d%n", &hh, &m, &used) == 2) {
-		if (hh == h)
-			return 1;
-		p += used;
-		p += *p == ',';
-	}
-	return 0;
+	int h = 35;
+	for (int k = 0; k < i; k++)
+		if (blocks[k].down)
+			h /= 2;
+	*hin = h;
+	*h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2, IR_PAD_VALID) : h;
 }
 
 /*
@@ -195,19 +196,17 @@ tune(struct fweights *w, char *err)
 		return IR_OK;
 	int all = e && strcmp(e, "all") == 0; /* tests: keep every one */
 	/* each 3x3 stride-1 conv (block i, conv j) and its map size */
-	int si[2 * NBLOCK], sj[2 * NBLOCK], sh[2 * NBLOCK], ns = 0, h = 35;
+	int si[2 * NBLOCK], sj[2 * NBLOCK], sh[2 * NBLOCK], ns = 0;
 	size_t maxf = 0;
 	for (int i = 0; i < NBLOCK; i++) {
-		int h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2,
-		    IR_PAD_VALID) : h;
+		int h, h1;
+		block_maps(i, &h, &h1);
 		if (!blocks[i].down)
 			si[ns] = i, sj[ns] = 0, sh[ns++] = h;
 		if (h1 > 1)
 			si[ns] = i, sj[ns] = 1, sh[ns++] = h1;
 		size_t f = (size_t)h * h * blocks[i].cout;
 		maxf = f > maxf ? f : maxf;
-		if (blocks[i].down)
-			h /= 2;
 	}
 	float *x = ir_xaligned(maxf * sizeof(float));
 	float *y = ir_xaligned(maxf * sizeof(float));
@@ -218,7 +217,8 @@ tune(struct fweights *w, char *err)
 	for (int s = 0; s < ns && r == IR_OK; s++) {
 		int hs = sh[s], k = 0;
 		struct ir_conv *L[TUNE_MAXL], *A[TUNE_MAXL];
-		if ((s > 0 && sh[s - 1] == hs) || wino_pinned(hs) ||
+		int pm;
+		if ((s > 0 && sh[s - 1] == hs) || wino_pinned(hs, &pm) ||
 		    wino_alt(hs) == 0)
 			continue;       /* size done, pinned, or not tuned */
 		for (int t = s; t < ns && k < TUNE_MAXL; t++) {
@@ -354,11 +354,10 @@ load(const char *path, struct fweights **out, char *err)
 	w->refs = 1;
 	r = load_conv(w->model, "conv32_down", 7, 2, IR_PAD_VALID, 3, 32,
 	    IR_ACT_RELU, -1, &w->conv1, &mem, err);
-	int h = 35;
 	for (int i = 0; i < NBLOCK && r == IR_OK; i++) {
 		char pre[64];
-		int ci = blocks[i].cin, co = blocks[i].cout;
-		int h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2, IR_PAD_VALID) : h;
+		int ci = blocks[i].cin, co = blocks[i].cout, h, h1;
+		block_maps(i, &h, &h1);
 		snprintf(pre, sizeof pre, "%s/conv1", blocks[i].name);
 		r = load_conv(w->model, pre, 3, blocks[i].down ? 2 : 1,
 		    blocks[i].down ? IR_PAD_VALID : IR_PAD_SAME, ci, co,
@@ -369,8 +368,6 @@ load(const char *path, struct fweights **out, char *err)
 		r = load_conv(w->model, pre, 3, 1, IR_PAD_SAME, co, co,
 		    IR_ACT_RELU, h1 > 1 ? wino_for(h1) : -1, &w->c[i][1], &mem,
 		    err);
-		if (blocks[i].down)
-			h = h / 2;
 	}
 	if (r == IR_OK)
 		r = tune(w, err);
@@ -406,10 +403,13 @@ static size_t
 ws_floats(const struct fweights *w, int n)
 {
 	size_t m = ir_conv_workspace(&w->conv1, n, S0, S0);
-	int h = 35;
 	for (int i = 0; i < NBLOCK; i++) {
-		int h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2, IR_PAD_VALID) : h;
-		for (int nn = 1; nn <= n; nn += n > 1 ? n - 1 : 1) {
+		int h, h1;
+		block_maps(i, &h, &h1);
+		/* one face (conv_for's one-face layers) and a full batch */
+		int sizes[2] = { 1, n };
+		for (int q = 0; q < 2; q++) {
+			int nn = sizes[q];
 			size_t a = ir_conv_workspace(conv_for(w, i, 0, nn), nn,
 			    h, h);
 			size_t b = ir_conv_workspace(conv_for(w, i, 1, nn), nn,
@@ -417,8 +417,6 @@ ws_floats(const struct fweights *w, int n)
 			m = a > m ? a : m;
 			m = b > m ? b : m;
 		}
-		if (blocks[i].down)
-			h /= 2;
 	}
 	size_t c = ir_conv_workspace(&w->center, n, 1, 1);
 	size_t f = ir_conv_workspace(&w->fc, n, 1, 1);
@@ -490,12 +488,12 @@ void
 ir_facenet_tiles(const struct ir_facenet *f, char *buf, size_t len)
 {
 	size_t o = 0;
-	int h = 35, last = 0;
+	int last = 0;
 	if (len)
 		buf[0] = '\0';
 	for (int i = 0; i < NBLOCK; i++) {
-		int h1 = blocks[i].down ? ir_cnn_outsize(h, 3, 2,
-		    IR_PAD_VALID) : h;
+		int h, h1;
+		block_maps(i, &h, &h1);
 		const struct ir_conv *c = conv_for(f->w, i, 1, 1);
 		if (h1 > 1 && h1 != last && o < len) {
 			int m = c->algo == IR_CONV_WINO ? c->wm : -1;
@@ -504,8 +502,6 @@ ir_facenet_tiles(const struct ir_facenet *f, char *buf, size_t len)
 			o += k > 0 ? (size_t)k : 0;
 			last = h1;
 		}
-		if (blocks[i].down)
-			h /= 2;
 	}
 }
 
