@@ -19,6 +19,7 @@
 
 #include <cblas.h>
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -410,6 +411,22 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 }
 
 #if defined(__x86_64__)
+/* 1 if the CPU has clflushopt (CPUID.7.0:EBX bit 23), asked once. Not
+ * __builtin_cpu_supports("clflushopt"): clang 14, which builds the fuzz
+ * targets, does not know that name. */
+static int
+has_clflushopt(void)
+{
+	static int known, has;
+	if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
+		unsigned a, b = 0, c, d;
+		has = __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
+		    (b >> 23 & 1);
+		__atomic_store_n(&known, 1, __ATOMIC_RELEASE);
+	}
+	return has;
+}
+
 __attribute__((target("clflushopt"))) static void
 flush_lines(const char *p, size_t n)
 {
@@ -425,7 +442,7 @@ ir_conv_evict(const struct ir_conv *c)
 #if defined(__x86_64__)
 	/* clflush, which older CPUs have instead, is serialising: ~2 ms
 	 * per MB here, too slow for a load-time measurement */
-	if (c->wt && __builtin_cpu_supports("clflushopt"))
+	if (c->wt && has_clflushopt())
 		flush_lines((const char *)c->wt, wt_floats(c) * sizeof(float));
 #else
 	(void)c;
