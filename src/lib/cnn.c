@@ -71,7 +71,7 @@ static const struct variant variants[] = {
 
 static const struct variant *cur;
 static int blas_threads = 1;
-static unsigned long st_conv[IR_CONV_NALGO], st_dw;
+static unsigned long st_conv[IR_CONV_NALGO], st_dw, st_q8;
 
 int
 ir_cnn_cpu_has(const char *name)
@@ -166,6 +166,7 @@ ir_cnn_stats(struct ir_cnn_stats *s)
 	for (int i = 0; i < IR_CONV_NALGO; i++)
 		s->conv[i] = __atomic_load_n(&st_conv[i], __ATOMIC_RELAXED);
 	s->dw = __atomic_load_n(&st_dw, __ATOMIC_RELAXED);
+	s->q8 = __atomic_load_n(&st_q8, __ATOMIC_RELAXED);
 }
 
 void
@@ -175,10 +176,10 @@ ir_cnn_describe(char *buf, size_t len)
 	ir_cnn_stats(&s);
 	snprintf(buf, len, "kernels=%s blas=%s blas_threads=%d "
 	    "conv_im2col_blas=%lu conv_im2col_own=%lu conv_gemm1x1_blas=%lu "
-	    "conv_winograd=%lu dwconv=%lu",
+	    "conv_winograd=%lu conv_q8=%lu dwconv=%lu",
 	    ir_cnn_cpu(), openblas_get_corename(), blas_threads,
 	    s.conv[IR_CONV_IM2COL], s.conv[IR_CONV_IM2COL_OWN],
-	    s.conv[IR_CONV_GEMM1X1], s.conv[IR_CONV_WINO], s.dw);
+	    s.conv[IR_CONV_GEMM1X1], s.conv[IR_CONV_WINO], s.q8, s.dw);
 }
 
 /* ---- shapes ------------------------------------------------------------ */
@@ -344,11 +345,91 @@ wt_floats(const struct ir_conv *c)
 	return (size_t)c->kh * c->kw * c->cin * np * IR_PANEL;
 }
 
+/* Columns of the panels of c (cout rounded up to IR_PANEL). */
+static size_t
+panel_cols(const struct ir_conv *c)
+{
+	return ((size_t)c->cout + IR_PANEL - 1) / IR_PANEL * IR_PANEL;
+}
+
+/* Bytes of c->wq8: per column S and M (floats), then the K x panel_cols
+ * codes in panels laid out as pack_panels lays out floats. */
+static size_t
+wq8_bytes(const struct ir_conv *c)
+{
+	size_t n = panel_cols(c);
+	return 2 * n * sizeof(float) + (size_t)c->kh * c->kw * c->cin * n;
+}
+
+/* Column co's factors of 8-bit codes: S = qscale * col, M = qmin * col,
+ * each rounded once from double (ir_cnn_q8_floats). */
+static void
+q8_factors(double qscale, double qmin, const float *col, int co, float *S,
+    float *M)
+{
+	double f = col ? col[co] : 1.0;
+	*S = (float)(qscale * f);
+	*M = (float)(qmin * f);
+}
+
+void
+ir_cnn_q8_floats(const unsigned char *q, int K, int cout, double qscale,
+    double qmin, const float *col, float *w)
+{
+	for (int co = 0; co < cout; co++) {
+		float S, M;
+		q8_factors(qscale, qmin, col, co, &S, &M);
+		for (int k = 0; k < K; k++) {
+			size_t i = (size_t)k * cout + co;
+			/* two roundings, as expand_q8 (cnn_kern.h) */
+			float t = (float)q[i] * S;
+			w[i] = t + M;
+		}
+	}
+}
+
+/*
+ * c->wq8 from c->wq: per column S and M (q8_factors), the padding columns
+ * of the last panel with S = M = 0 (zero weights, as in wt), then the
+ * codes in panels.
+ */
+static void
+pack_q8(struct ir_conv *c)
+{
+	size_t n = panel_cols(c), K = (size_t)c->kh * c->kw * c->cin;
+	float *S = c->wq8, *M = S + n;
+	unsigned char *q = (unsigned char *)(M + n);
+
+	for (size_t co = 0; co < n; co++) {
+		S[co] = M[co] = 0.0f;
+		if (co < (size_t)c->cout)
+			q8_factors(c->wq_scale, c->wq_min, c->wq_col, (int)co,
+			    &S[co], &M[co]);
+	}
+	for (size_t p = 0; p < n / IR_PANEL; p++) {
+		size_t cols = (size_t)c->cout - p * IR_PANEL < IR_PANEL ?
+		    (size_t)c->cout - p * IR_PANEL : IR_PANEL;
+		for (size_t k = 0; k < K; k++) {
+			unsigned char *d = q + (p * K + k) * IR_PANEL;
+			memcpy(d, c->wq + k * c->cout + p * IR_PANEL, cols);
+			memset(d + cols, 0, IR_PANEL - cols);
+		}
+	}
+}
+
 /* 0 if the environment says IR_OWN_GEMM=0 (BLAS instead of our GEMM). */
 static int
 own_gemm(void)
 {
 	const char *env = getenv("IR_OWN_GEMM");
+	return !(env && strcmp(env, "0") == 0);
+}
+
+/* 0 if the environment says IR_CONV_Q8=0 (8-bit codes never read). */
+static int
+q8_ok(void)
+{
+	const char *env = getenv("IR_CONV_Q8");
 	return !(env && strcmp(env, "0") == 0);
 }
 
@@ -404,6 +485,10 @@ ir_conv_prepare(struct ir_conv *c, char *err)
 		c->algo = IR_CONV_IM2COL_OWN;
 		c->wt = ir_xaligned(wt_floats(c) * sizeof(float));
 		pack_panels(c->w, c->kh * c->kw * c->cin, c->cout, c->wt);
+		if (c->wq && c->cout % IR_PANEL == 0 && q8_ok()) {
+			c->wq8 = ir_xaligned(wq8_bytes(c));
+			pack_q8(c);
+		}
 	} else {
 		c->algo = IR_CONV_IM2COL;
 	}
@@ -444,6 +529,8 @@ ir_conv_evict(const struct ir_conv *c)
 	 * per MB here, too slow for a load-time measurement */
 	if (c->wt && has_clflushopt())
 		flush_lines((const char *)c->wt, wt_floats(c) * sizeof(float));
+	if (c->wq8 && has_clflushopt())
+		flush_lines((const char *)c->wq8, wq8_bytes(c));
 #else
 	(void)c;
 #endif
@@ -453,7 +540,9 @@ void
 ir_conv_release(struct ir_conv *c)
 {
 	free(c->wt);
+	free(c->wq8);
 	c->wt = NULL;
+	c->wq8 = NULL;
 	c->algo = IR_CONV_IM2COL;
 	c->wm = 0;
 }
@@ -669,6 +758,8 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 		return;
 	}
 	if (algo == IR_CONV_IM2COL_OWN && inside(c, h, w)) {
+		if (c->wq8 && M <= IR_CONV_FEW)
+			count(&st_q8);
 		v->conv_direct(c, in, h, w, oh, ow, 0, M, out, res);
 		return;
 	}
@@ -678,6 +769,8 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 	if (algo == IR_CONV_IM2COL_OWN && padded_extent(c, h, w, &hp, &wp)) {
 		float *p = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
 		size_t per = (size_t)oh * ow * c->cout;
+		if (c->wq8 && (size_t)oh * ow <= IR_CONV_FEW)
+			count(&st_q8);
 		for (int i = 0; i < n; i++) {
 			pad_image(c, in, i, h, w, hp, wp, p);
 			v->conv_direct(c, p, hp, wp, oh, ow, 0, (size_t)oh * ow,

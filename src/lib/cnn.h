@@ -98,11 +98,34 @@ struct ir_conv {
 	const float *bias;     /* [cout] or NULL; not copied */
 	int wino;              /* Winograd tile: 0 auto, 2 = F(2x2,3x3),
 				  4 = F(4x4,3x3), 6 = F(6x6,3x3), -1 never */
+	/* optional: w as the 8-bit codes a quantised model stores, with a
+	 * per-channel factor folded in: w[k][co] = (wq[k][co] * wq_scale +
+	 * wq_min) * wq_col[co] (wq_col NULL: 1). Passes over few output
+	 * pixels read these instead (see IR_CONV_FEW), expanded exactly as
+	 * ir_cnn_q8_floats() does: when w was made by it, every pass
+	 * multiplies by the same weights bit for bit. NULL: none. Not
+	 * copied. */
+	const unsigned char *wq;
+	double wq_scale, wq_min;
+	const float *wq_col;
 	/* private: set by ir_conv_prepare() */
 	int algo;              /* enum ir_conv_algo */
 	int wm;                /* Winograd output tile m (2, 4 or 6) */
 	float *wt;             /* transformed/packed weights, owned */
+	float *wq8;            /* wq packed as panels, after per-column
+				  factors and offsets (cnn.c), owned */
 };
+
+/*
+ * Output pixels (per image for padded convs) up to which a conv with 8-bit
+ * codes (wq) on our own GEMM reads them instead of w: so few rows of A use
+ * each weight that the pass waits on memory for the weights (one face's
+ * 4x4 and 3x3 maps), and a byte per weight instead of four moves a
+ * quarter of the data. The bytes are expanded in L1-sized chunks
+ * (w = q * S[co] + M[co], S and M folded at prepare) that every row
+ * block then uses; results equal the float path's to float rounding.
+ */
+#define IR_CONV_FEW 24
 
 /*
  * Validates the fields and picks the algorithm: Winograd for 3x3 stride-1
@@ -213,6 +236,14 @@ void ir_affine(float *x, size_t npix, int c, const float *scale,
  */
 void ir_cnn_fold_scale(float *w, float *b, int K, int cout, const float *s,
     const float *t);
+/*
+ * The floats of 8-bit codes q[K][cout] (see ir_conv.wq) as the kernels
+ * expand them: w = fl(fl(q * S[co]) + M[co]), S[co] = qscale * col[co] and
+ * M[co] = qmin * col[co] each rounded once from double (col NULL: 1).
+ * Within a few units in the last place of (q * qscale + qmin) * col.
+ */
+void ir_cnn_q8_floats(const unsigned char *q, int K, int cout, double qscale,
+    double qmin, const float *col, float *w);
 void ir_cnn_bn_affine(const float *gamma, const float *beta,
     const float *mean, const float *var, float eps, int c, float *scale,
     float *bias);
@@ -232,6 +263,7 @@ int ir_cnn_cpu_has(const char *name);
 struct ir_cnn_stats {
 	unsigned long conv[IR_CONV_NALGO];
 	unsigned long dw;
+	unsigned long q8;      /* of conv[]: calls that read 8-bit codes */
 };
 void ir_cnn_stats(struct ir_cnn_stats *s);
 /* A one-line description: variant, BLAS core name, algorithm counts. */

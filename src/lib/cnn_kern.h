@@ -311,7 +311,7 @@ KV(dwconv)(const struct ir_dwconv *d, const float *in, int n, int h, int w,
  * block prefetches its share of what follows the panel (the next panel,
  * or the next Winograd element's weights), one cache line per step of k.
  */
-#define FEW_MAX 24
+#define FEW_MAX IR_CONV_FEW
 
 /* The optional epilogue of our GEMM: act(v*scale + bias + res). */
 struct KV(ep) {
@@ -515,6 +515,58 @@ KV(windows)(const struct ir_conv *cv, const float *in, int h, int w, int oh,
 /* Rows of B per chunk of conv_direct_few: 16 KB of a 32-column panel. */
 #define FEW_KC 128
 
+/* VW codes as floats. GCC 12 widens bytes in vector extensions
+ * (__builtin_convertvector) lane by lane, so the x86 variants say
+ * vpmovzxbd + vcvtdq2ps themselves. */
+static inline VF
+KV(q8f)(const unsigned char *q)
+{
+#if VW == 16 && defined(__x86_64__)
+	return (VF)_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+	    _mm_loadu_si128((const __m128i *)q)));
+#elif VW == 8 && defined(__x86_64__)
+	return (VF)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+	    _mm_loadl_epi64((const __m128i *)q)));
+#else
+	VF v;
+	for (int i = 0; i < VW; i++)
+		v[i] = (float)q[i];
+	return v;
+#endif
+}
+
+/*
+ * Rows k0..k0+kc-1 of column block j (2*VW columns) of cv's 8-bit panels
+ * (cv->wq8, packed by pack_q8 in cnn.c: per column S and M, then the codes)
+ * as floats w = q * S + M into bx, row stride IR_PANEL, the block's
+ * columns at j % IR_PANEL: the layout gemm_rows reads.
+ */
+static void
+KV(expand_q8)(const struct ir_conv *cv, int K, int j, int k0, int kc,
+    float *bx)
+{
+	size_t n = ((size_t)cv->cout + IR_PANEL - 1) / IR_PANEL * IR_PANEL;
+	const float *S = cv->wq8, *M = S + n;
+	const unsigned char *q = (const unsigned char *)(M + n) +
+	    ((size_t)(j / IR_PANEL) * K + k0) * IR_PANEL + j % IR_PANEL;
+	VF s0 = *(const VF *)(S + j), s1 = *(const VF *)(S + j + VW);
+	VF m0 = *(const VF *)(M + j), m1 = *(const VF *)(M + j + VW);
+	float *d = bx + j % IR_PANEL;
+
+	for (int k = 0; k < kc; k++, q += IR_PANEL, d += IR_PANEL) {
+		VF w0 = KV(q8f)(q) * s0, w1 = KV(q8f)(q + VW) * s1;
+		/* two roundings as ir_cnn_q8_floats: the empty asm keeps
+		 * the products from being fused into FMAs (fp-contract) */
+#if defined(__x86_64__)
+		__asm__("" : "+x"(w0), "+x"(w1));
+#else
+		__asm__("" : "+m"(w0), "+m"(w1));
+#endif
+		*(VF *)d = w0 + m0;
+		*(VF *)(d + VW) = w1 + m1;
+	}
+}
+
 /*
  * conv_direct for at most FEW_MAX pixels (one small map of one image, the
  * descriptor net's 4x4 and 3x3 maps): so few rows of A that the weights,
@@ -525,6 +577,8 @@ KV(windows)(const struct ir_conv *cv, const float *in, int h, int w, int oh,
  * in chunks of FEW_KC rows that every row block uses in turn, so B is read
  * once, in order, while the chunk stays in L1; the partial sums live in a
  * small buffer between chunks (not in out, which may be the residual).
+ * With 8-bit codes (cv->wq8) each chunk is first expanded from them into
+ * an L1 buffer (expand_q8): a quarter of the bytes from memory.
  */
 static void
 KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
@@ -537,6 +591,9 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
 	size_t segstride = (size_t)w * cin;
 	float part[FEW_MAX * 2 * VW] __attribute__((aligned(64)));
 	const float *win[FEW_MAX];
+	float bx[FEW_KC * IR_PANEL] __attribute__((aligned(64))); /* 16 KB */
+	size_t qoff = 2 * (((size_t)N + IR_PANEL - 1) / IR_PANEL * IR_PANEL) *
+	    sizeof(float);
 
 	int nb = (np + 5) / 6; /* row blocks */
 	KV(windows)(cv, in, h, w, oh, ow, p0, np, win);
@@ -548,12 +605,19 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
 				    FEW_KC;
 				int first = sg == 0 && k0 == 0;
 				int last = sg == cv->kh - 1 && k0 + kc == seglen;
-				const float *bk = b + ((size_t)sg * seglen + k0) *
-				    IR_PANEL;
+				int kk = sg * seglen + k0;
+				const float *bk = b + (size_t)kk * IR_PANEL;
 				/* row block t prefetches lines t, t+nb, ...
 				 * of what follows this chunk, one per k */
 				const char *next = (const char *)(bk +
 				    (size_t)kc * IR_PANEL);
+				if (cv->wq8) {
+					KV(expand_q8)(cv, K, j, kk, kc, bx);
+					bk = bx + j % IR_PANEL;
+					next = (const char *)cv->wq8 + qoff +
+					    ((size_t)(j / IR_PANEL) * K + kk +
+					    kc) * IR_PANEL;
+				}
 				for (int i = 0, t = 0; i < np; i += 6, t++) {
 					const float *a[6];
 					int mr = np - i < 6 ? np - i : 6;
@@ -577,8 +641,8 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
  * ox), every output channel, A read straight from the input (no im2col).
  * Pixels go in chunks of 96 (their window addresses computed once) so the
  * input rows stay cached while all column panels of the packed weights
- * pass over them; 7 to FEW_MAX pixels with whole column blocks go to
- * conv_direct_few.
+ * pass over them; 7 to FEW_MAX pixels with whole column blocks (1 to
+ * FEW_MAX with 8-bit codes) go to conv_direct_few.
  */
 static void
 KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
@@ -590,7 +654,7 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 	int K = cv->kh * seglen, N = cv->cout;
 	size_t segstride = (size_t)w * cin;
 
-	if (np > 6 && np <= FEW_MAX && N % (2 * VW) == 0) {
+	if (np <= FEW_MAX && N % (2 * VW) == 0 && (np > 6 || cv->wq8)) {
 		KV(conv_direct_few)(cv, in, h, w, oh, ow, p0, (int)np, out, res);
 		return;
 	}

@@ -228,6 +228,7 @@ tune(struct fweights *w, char *err)
 			A[k] = &w->one[si[t]][sj[t]];
 			*A[k] = *L[k];
 			A[k]->wt = NULL;
+			A[k]->wq8 = NULL;
 			A[k]->wino = wino_alt(hs);
 			if (r == IR_OK)
 				r = ir_conv_prepare(A[k], err);
@@ -296,11 +297,22 @@ load_conv(struct ir_model *m, const char *pre, int k, int stride, int pad,
 	size_t K = (size_t)k * k * cin;
 	float *fw = *mem, *fb = fw + K * cout;
 	*mem = fb + cout;
-	memcpy(fw, w, K * cout * sizeof(float));
-	memcpy(fb, b, cout * sizeof(float));
-	ir_cnn_fold_scale(fw, fb, (int)K, cout, sw, sb);
-
 	memset(c, 0, sizeof *c);
+	memcpy(fb, b, cout * sizeof(float));
+	/* the scale layer folded into the filters; from their bytes when
+	 * the file has them, kept too: one face's small maps read a quarter
+	 * of the bytes (cnn.h, wq) */
+	snprintf(nm, sizeof nm, "%s/conv/filters", pre);
+	if ((c->wq = ir_model_codes(m, nm, &c->wq_scale, &c->wq_min))) {
+		c->wq_col = sw;
+		ir_cnn_q8_floats(c->wq, (int)K, cout, c->wq_scale, c->wq_min,
+		    sw, fw);
+		ir_cnn_fold_scale(fw, fb, 0, cout, sw, sb);  /* the bias */
+	} else {
+		memcpy(fw, w, K * cout * sizeof(float));
+		ir_cnn_fold_scale(fw, fb, (int)K, cout, sw, sb);
+	}
+
 	c->kh = c->kw = k;
 	c->cin = cin, c->cout = cout;
 	c->stride = stride, c->pad = pad, c->act = act;
@@ -348,6 +360,7 @@ load(const char *path, struct fweights **out, char *err)
 		total += (size_t)9 * blocks[i].cin * blocks[i].cout +
 		    (size_t)9 * blocks[i].cout * blocks[i].cout +
 		    2 * (size_t)blocks[i].cout;
+	total += (size_t)256 * IR_FACENET_DIM;  /* fc, from its bytes */
 	w->mem = ir_xaligned(total * sizeof(float));
 	float *mem = w->mem;
 
@@ -377,7 +390,10 @@ load(const char *path, struct fweights **out, char *err)
 		w->center = (struct ir_conv){ .kh = 1, .kw = 1, .cin = 256,
 			.cout = 256, .stride = 1, .pad = IR_PAD_VALID,
 			.act = IR_ACT_NONE, .bias = c2->bias, .wino = -1,
-			.w = c2->w + (size_t)4 * 256 * 256 };
+			.w = c2->w + (size_t)4 * 256 * 256,
+			.wq = c2->wq ? c2->wq + (size_t)4 * 256 * 256 : NULL,
+			.wq_scale = c2->wq_scale, .wq_min = c2->wq_min,
+			.wq_col = c2->wq_col };
 		r = ir_conv_prepare(&w->center, err);
 	}
 	if (r == IR_OK) {
@@ -387,8 +403,17 @@ load(const char *path, struct fweights **out, char *err)
 			.pad = IR_PAD_VALID, .act = IR_ACT_NONE, .wino = -1 };
 		if (!(w->fc.w = ir_model_expect(w->model, "fc", 2, fd, err)))
 			r = IR_EINVAL;
-		else
+		else {
+			/* the floats as its bytes give them (cnn.h, wq) */
+			w->fc.wq = ir_model_codes(w->model, "fc",
+			    &w->fc.wq_scale, &w->fc.wq_min);
+			if (w->fc.wq) {
+				ir_cnn_q8_floats(w->fc.wq, 256, IR_FACENET_DIM,
+				    w->fc.wq_scale, w->fc.wq_min, NULL, mem);
+				w->fc.w = mem;
+			}
 			r = ir_conv_prepare(&w->fc, err);
+		}
 	}
 	if (r != IR_OK) {
 		free_weights(w);

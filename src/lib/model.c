@@ -9,9 +9,10 @@
  * against the file size with overflow-free arithmetic before any data was
  * touched, names are NUL-terminated, unique and at most IR_MODEL_MAXNAME
  * bytes, length == count * element size, and every float32 tensor has been
- * dequantised into one 64-byte aligned arena owned by the model. Nothing is
- * written after open, so lookups are thread safe. The file buffer itself is
- * not kept.
+ * dequantised into one 64-byte aligned arena owned by the model (the
+ * codes of uint8-stored ones are kept too, in a second arena, for
+ * ir_model_codes). Nothing is written after open, so lookups are thread
+ * safe. The file buffer itself is not kept.
  *
  * Dequantisation must round exactly as tfjs does: the product and sum in
  * double, one rounding to float. The Makefile compiles this file with
@@ -45,6 +46,7 @@ struct tensor {
 	struct ir_tensor_info info;
 	char name[NAME_SIZE];
 	float *data;  /* into the arena; NULL unless dtype is float32 */
+	unsigned char *codes; /* into the code arena: u8-stored float32 */
 };
 
 struct ir_model {
@@ -52,6 +54,7 @@ struct ir_model {
 	struct tensor *t;
 	int *byname;  /* indices of t sorted by name, for bsearch */
 	float *arena;
+	unsigned char *codes; /* the 8-bit codes of u8-stored tensors */
 	char sum[2 * SUM_SIZE + 1];
 };
 
@@ -322,9 +325,9 @@ ir_model_open_mem(const void *buf, size_t len, const char *fn,
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	uint64_t count, esize, toff, doff, fsize, data_end, prev_end;
-	uint64_t table_end, floats = 0;
+	uint64_t table_end, floats = 0, ncodes = 0;
 	struct ir_model *m;
-	size_t at;
+	size_t at, cat = 0;
 	int i, rc, dup;
 
 	*mp = NULL;
@@ -392,6 +395,9 @@ ir_model_open_mem(const void *buf, size_t len, const char *fn,
 		}
 		if (m->t[i].info.dtype == IR_DT_F32)
 			floats += (m->t[i].info.count + 15) & ~(uint64_t)15;
+		if (m->t[i].info.dtype == IR_DT_F32 &&
+		    m->t[i].info.storage == IR_ST_U8)
+			ncodes += (m->t[i].info.count + 63) & ~(uint64_t)63;
 	}
 	if ((dup = sort_byname(m->t, m->byname, m->n)) >= 0) {
 		rc = ir_err(err, IR_EINVAL, "%s: tensor %s appears twice", fn,
@@ -401,6 +407,7 @@ ir_model_open_mem(const void *buf, size_t len, const char *fn,
 	}
 	/* floats <= 4 * file size / 1 byte per element: fits in size_t */
 	m->arena = ir_xaligned(floats * sizeof(float));
+	m->codes = ncodes ? ir_xaligned(ncodes) : NULL;
 	at = 0;
 	for (i = 0; i < m->n; i++) {
 		struct tensor *t = &m->t[i];
@@ -409,6 +416,11 @@ ir_model_open_mem(const void *buf, size_t len, const char *fn,
 		t->data = m->arena + at;
 		dequantise(b + t->info.offset, &t->info, t->data);
 		at += (t->info.count + 15) & ~(size_t)15;
+		if (t->info.storage == IR_ST_U8) {
+			t->codes = m->codes + cat;
+			memcpy(t->codes, b + t->info.offset, t->info.count);
+			cat += (t->info.count + 63) & ~(size_t)63;
+		}
 	}
 	*mp = m;
 	return IR_OK;
@@ -451,6 +463,19 @@ ir_model_tensor(struct ir_model *m, const char *name, int *ndim,
 		for (d = 0; d < 4; d++)
 			dims[d] = m->t[i].info.dims[d];
 	return m->t[i].data;
+}
+
+const unsigned char *
+ir_model_codes(struct ir_model *m, const char *name, double *scale,
+    double *min)
+{
+	int i = find(m, name);
+
+	if (i < 0 || !m->t[i].codes)
+		return NULL;
+	*scale = m->t[i].info.scale;
+	*min = m->t[i].info.min;
+	return m->t[i].codes;
 }
 
 static void
@@ -523,6 +548,7 @@ ir_model_close(struct ir_model *m)
 	if (!m)
 		return;
 	free(m->arena);
+	free(m->codes);
 	free(m->byname);
 	free(m->t);
 	free(m);

@@ -79,6 +79,16 @@ const float *ir_model_tensor(struct ir_model *m, const char *name,
 const float *ir_model_expect(struct ir_model *m, const char *name,
     int ndim, const int want[4], char *err);
 
+/*
+ * The 8-bit codes q of float32 tensor `name` when the file stores it as
+ * uint8 (its values being (float)((double)q * *scale + *min)), in the
+ * layout of ir_model_tensor, owned by the model; NULL when the tensor is
+ * missing or stored otherwise. For kernels that read the bytes instead of
+ * the floats (a quarter of the memory traffic).
+ */
+const unsigned char *ir_model_codes(struct ir_model *m, const char *name,
+    double *scale, double *min);
+
 /* Number of tensors, and the name of tensor i (for listing tools);
  * ir_model_name returns NULL when i is out of range. */
 int ir_model_count(const struct ir_model *m);

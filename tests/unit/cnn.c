@@ -121,6 +121,35 @@ static const struct ccase convs[] = {
 	{ 1, 64, 64, 64, 64, 1, 1, IR_PAD_SAME, IR_ACT_LEAKY, 0, 1, 0, 0 },
 };
 
+/* A conv test's output side: the result, the reference and its
+ * magnitudes, the residual (when asked) and the workspace. */
+struct obufs {
+	size_t no;
+	float *res, *out, *ref, *ws;
+	double *mag;
+};
+
+static void
+obufs_make(struct obufs *b, const struct ir_conv *c, int n, int h, int w,
+    int res)
+{
+	int oh, ow;
+	ir_conv_outsize(c, h, w, &oh, &ow);
+	b->no = (size_t)n * oh * ow * c->cout;
+	b->res = res ? rnd(b->no) : NULL;
+	b->out = rnd(b->no);
+	b->ref = ir_xaligned(b->no * sizeof(float) + 4);
+	b->mag = ir_xmalloc((b->no + 1) * sizeof(double));
+	b->ws = ir_xaligned((ir_conv_workspace(c, n, h, w) + 1) *
+	    sizeof(float));
+}
+
+static void
+obufs_free(struct obufs *b)
+{
+	free(b->res), free(b->out), free(b->ref), free(b->mag), free(b->ws);
+}
+
 static void
 test_conv(const char *var, const struct ccase *t)
 {
@@ -138,12 +167,11 @@ test_conv(const char *var, const struct ccase *t)
 	c.bias = t->bias ? bi : NULL;
 	int r = ir_conv_prepare(&c, err);
 	ir_conv_outsize(&c, t->h, t->w, &oh, &ow);
-	size_t no = (size_t)t->n * oh * ow * t->cout;
-	float *res = t->res ? rnd(no) : NULL;
-	float *out = rnd(no), *ref = ir_xaligned(no * sizeof(float) + 4);
-	double *mag = ir_xmalloc((no + 1) * sizeof(double));
-	float *ws = ir_xaligned((ir_conv_workspace(&c, t->n, t->h, t->w) + 1) *
-	    sizeof(float));
+	struct obufs b;
+	obufs_make(&b, &c, t->n, t->h, t->w, t->res);
+	size_t no = b.no;
+	float *res = b.res, *out = b.out, *ref = b.ref, *ws = b.ws;
+	double *mag = b.mag;
 	ref_conv(in, t->n, t->h, t->w, t->cin, t->k, t->k, t->cout, t->s,
 	    t->pad, w, c.scale, c.bias, res, t->act, ref, mag);
 	ir_conv_forward(&c, in, t->n, t->h, t->w, out, res, ws);
@@ -172,8 +200,93 @@ test_conv(const char *var, const struct ccase *t)
 		ok(e <= 1.0, NULL, var, what);
 	}
 	ir_conv_release(&c);
-	free(w), free(in), free(sc), free(bi), free(res), free(out), free(ref);
-	free(mag), free(ws);
+	free(w), free(in), free(sc), free(bi);
+	obufs_free(&b);
+}
+
+/*
+ * Convolutions with 8-bit codes (wq): w = (q * qscale + qmin) * col[co] as
+ * a model's quantised filters with a folded scale, the reference on those
+ * floats. Passes of at most IR_CONV_FEW output pixels (per image when
+ * padded) read the codes (counted in ir_cnn_stats' q8), others the
+ * floats; cout not a multiple of 32 never packs them. Cases: padded 4x4
+ * (the descriptor's 256-channel maps), chunks of K with a partial one,
+ * windows inside, a single output pixel, a 1x1 conv on two 1x1 images
+ * (the FC layer), no column factor, a map above the bound.
+ */
+static const struct qcase {
+	int n, h, w, cin, cout, k, s, pad, act, res, col, q8;
+} q8s[] = {
+	{ 1, 4, 4, 256, 64, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 1, 1, 1 },
+	{ 2, 4, 4, 64, 32, 3, 1, IR_PAD_SAME, IR_ACT_NONE, 1, 1, 1 },
+	{ 1, 3, 3, 48, 96, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 1 },
+	{ 1, 8, 8, 128, 32, 3, 2, IR_PAD_VALID, IR_ACT_RELU, 0, 1, 1 },
+	{ 1, 4, 4, 256, 32, 3, 2, IR_PAD_VALID, IR_ACT_NONE, 0, 1, 1 },
+	{ 2, 1, 1, 256, 128, 1, 1, IR_PAD_VALID, IR_ACT_NONE, 0, 0, 1 },
+	{ 1, 5, 5, 40, 64, 3, 1, IR_PAD_SAME, IR_ACT_LEAKY, 1, 1, 0 },
+	{ 1, 3, 3, 32, 40, 3, 1, IR_PAD_SAME, IR_ACT_RELU, 0, 1, 0 },
+};
+
+static void
+test_conv_q8(const char *var, const struct qcase *t)
+{
+	struct ir_conv c = { .kh = t->k, .kw = t->k, .cin = t->cin,
+		.cout = t->cout, .stride = t->s, .pad = t->pad, .act = t->act,
+		.wino = -1, .wq_scale = 0.0007, .wq_min = -0.09 };
+	char err[IR_ERRMAX], what[256];
+	int oh, ow;
+	size_t K = (size_t)t->k * t->k * t->cin, nw = K * t->cout;
+	unsigned char *q = ir_xmalloc(nw);
+	float *w = ir_xaligned(nw * sizeof(float)), *col = rnd(t->cout);
+	float *bi = rnd(t->cout);
+	float *in = rnd((size_t)t->n * t->h * t->w * t->cin);
+
+	for (size_t i = 0; i < nw; i++)
+		q[i] = (unsigned char)(frand() * 127.5f + 128.0f);
+	ir_cnn_q8_floats(q, (int)K, t->cout, c.wq_scale, c.wq_min,
+	    t->col ? col : NULL, w);
+	/* ir_cnn_q8_floats is (q * scale + min) * col to float rounding:
+	 * a few units of 2^-24 of the column's range */
+	double far = 0;
+	for (size_t i = 0; i < nw; i++) {
+		double f = t->col ? col[i % t->cout] : 1.0;
+		double x = (q[i] * c.wq_scale + c.wq_min) * f;
+		double e = fabs(w[i] - x) / (fabs(f) * (255 * c.wq_scale +
+		    fabs(c.wq_min)));
+		far = e > far ? e : far;
+	}
+	c.w = w, c.wq = q, c.wq_col = t->col ? col : NULL, c.bias = bi;
+	struct ir_conv cf = c;     /* the same conv on the floats only */
+	cf.wq = NULL;
+	int r = ir_conv_prepare(&c, err) | ir_conv_prepare(&cf, err);
+	ir_conv_outsize(&c, t->h, t->w, &oh, &ow);
+	struct obufs b, bf;     /* the codes' pass, the floats' pass */
+	obufs_make(&b, &c, t->n, t->h, t->w, t->res);
+	obufs_make(&bf, &cf, t->n, t->h, t->w, 0);
+	struct ir_cnn_stats s0, s1;
+	ref_conv(in, t->n, t->h, t->w, t->cin, t->k, t->k, t->cout, t->s,
+	    t->pad, w, NULL, bi, b.res, t->act, b.ref, b.mag);
+	ir_cnn_stats(&s0);
+	ir_conv_forward(&c, in, t->n, t->h, t->w, b.out, b.res, b.ws);
+	ir_cnn_stats(&s1);
+	ir_conv_forward(&cf, in, t->n, t->h, t->w, bf.out, b.res, bf.ws);
+	double e = worst(b.out, b.ref, b.mag, b.no);
+	int q8 = (int)(s1.q8 - s0.q8);
+	int same = memcmp(b.out, bf.out, b.no * sizeof(float)) == 0;
+	snprintf(what, sizeof what, "conv 8-bit codes n%d %dx%dx%d k%d s%d %s "
+	    "-> %dx%dx%d%s%s: %d call(s) read them, %d expected; %s the "
+	    "floats' pass (err %.3g, weights %.2g)",
+	    t->n, t->h, t->w, t->cin, t->k, t->s,
+	    t->pad == IR_PAD_SAME ? "same" : "valid", oh, ow, t->cout,
+	    t->res ? " res" : "", t->col ? " col" : "", q8, t->q8,
+	    same ? "bit for bit" : "NOT", e, far);
+	ok(r == 0 && e <= 1.0 && q8 == t->q8 && same && far < 1e-6, NULL,
+	    var, what);
+	ir_conv_release(&c);
+	ir_conv_release(&cf);
+	obufs_free(&b);
+	obufs_free(&bf);
+	free(q), free(w), free(col), free(bi), free(in);
 }
 
 /* ir_conv_pool2 (1x1 conv fused with a 2x2/2 `same` max pool) against the
@@ -606,6 +719,8 @@ main(void)
 		}
 		for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
 			test_conv(vars[v], &convs[i]);
+		for (size_t i = 0; i < sizeof q8s / sizeof q8s[0]; i++)
+			test_conv_q8(vars[v], &q8s[i]);
 		for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
 			test_dw(vars[v], &dws[i]);
 		test_pools(vars[v]);

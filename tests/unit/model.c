@@ -239,6 +239,27 @@ test_lookup_errors(void)
 	ok(m && ir_model_info(m, 28, &in, err) == IR_OK &&
 	    in.storage == IR_ST_F32 && in.scale == 1.0 && in.min == 0.0 &&
 	    in.length == 73728, "face_recognition tensor 28 is raw f32");
+	/* ir_model_codes: the file's bytes of a u8-stored tensor, which
+	 * give its floats; none for raw or missing ones */
+	double qs = 0, qm = 0;
+	const unsigned char *q = m ? ir_model_codes(m,
+	    "conv32_1/conv1/conv/filters", &qs, &qm) : NULL;
+	const float *f = m ? ir_model_tensor(m, "conv32_1/conv1/conv/filters",
+	    NULL, NULL, err) : NULL;
+	size_t same = 0, distinct = 0;
+	int seen[256] = { 0 };
+	for (size_t k = 0; q && f && k < 9216; k++) {
+		same += f[k] == (float)((double)q[k] * qs + qm);
+		distinct += !seen[q[k]]++;
+	}
+	ok(q && f && same == 9216 && distinct > 100 &&
+	    qs == strtod("0.0007328585666768691", NULL),
+	    "codes of a u8 tensor give its floats (%zu of 9216, %zu codes)",
+	    same, distinct);
+	ok(m && ir_model_info(m, 28, &in, err) == IR_OK &&
+	    ir_model_codes(m, in.name, &qs, &qm) == NULL &&
+	    ir_model_codes(m, "no/such/tensor", &qs, &qm) == NULL,
+	    "no codes for a raw f32 tensor or a missing one");
 	ir_model_close(m);
 }
 
