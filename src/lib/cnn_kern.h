@@ -690,28 +690,15 @@ KV(vmax)(VF a, VF b)
 }
 
 /*
- * One 2x2 pool window of a 1x1 convolution: the mr (1, 2 or 4) pixels
- * a[0..mr-1] (K floats each) times the column block b, the epilogue, the
- * max over the pixels, into c (2 vectors). Without a scale the max comes
- * first and the bias and activation (all monotonic) once after: the same
- * values as epilogue-then-max, for a quarter of the epilogue.
+ * The epilogue and the max of one 2x2 pool window whose mr (1, 2 or 4)
+ * pixels' sums are acc[0..mr-1], into c (2 vectors). Without a scale the
+ * max comes first and the bias and activation (all monotonic) once after:
+ * the same values as epilogue-then-max, for a quarter of the epilogue.
  */
 static inline __attribute__((always_inline)) void
-KV(pool_block)(const int MR, int K, const float *const *a, const float *b,
-    float *c, const struct KV(ep) *e, int j)
+KV(pool_store)(const int MR, VF acc[][2], float *c, const struct KV(ep) *e,
+    int j)
 {
-	VF acc[4][2];
-	for (int r = 0; r < MR; r++)
-		acc[r][0] = acc[r][1] = (VF){0};
-#pragma GCC unroll 4
-	for (int k = 0; k < K; k++, b += IR_PANEL) {
-		VF b0 = *(const VF *)b;
-		VF b1 = *(const VF *)(b + VW);
-		for (int r = 0; r < MR; r++) {
-			acc[r][0] += a[r][k] * b0;
-			acc[r][1] += a[r][k] * b1;
-		}
-	}
 	VF s0 = KV(splat)(1.0f), s1 = s0, b0 = {0}, b1 = {0};
 	if (e->scale)
 		s0 = *(const VF *)(e->scale + j),
@@ -740,6 +727,33 @@ KV(pool_block)(const int MR, int K, const float *const *a, const float *b,
 }
 
 /*
+ * NW (1 or 2) 2x2 pool windows of a 1x1 convolution: window i's mr pixels
+ * (1, 2 or 4; 4 each when NW is 2) are a[i*mr ..] (K floats each), times
+ * the column block b, then pool_store into c + i*ldc. Two full windows
+ * at once keep 16 sums in flight instead of 8 (the multiply-adds of one
+ * window are as many chains as the FMA units can overlap, no more).
+ */
+static inline __attribute__((always_inline)) void
+KV(pool_block)(const int NW, const int MR, int K, const float *const *a,
+    const float *b, float *c, size_t ldc, const struct KV(ep) *e, int j)
+{
+	VF acc[8][2];
+	for (int r = 0; r < NW * MR; r++)
+		acc[r][0] = acc[r][1] = (VF){0};
+#pragma GCC unroll 4
+	for (int k = 0; k < K; k++, b += IR_PANEL) {
+		VF b0 = *(const VF *)b;
+		VF b1 = *(const VF *)(b + VW);
+		for (int r = 0; r < NW * MR; r++) {
+			acc[r][0] += a[r][k] * b0;
+			acc[r][1] += a[r][k] * b1;
+		}
+	}
+	for (int i = 0; i < NW; i++)
+		KV(pool_store)(MR, acc + i * MR, c + i * ldc, e, j);
+}
+
+/*
  * 1x1 convolution (stride 1, packed weights Bp, K = cin, N = cout) with
  * its epilogue, then a 2x2/2 max pool with `same` padding (an odd last
  * row or column pools what there is): in h x w x K, out
@@ -756,22 +770,29 @@ KV(conv_pool2)(const struct ir_conv *cv, const float *in, int h, int w,
 		const float *b = PANEL_AT(cv->wt, K, j);
 		for (int oy = 0; oy < oh; oy++)
 			for (int ox = 0; ox < ow; ox++) {
-				const float *a[4];
+				const float *a[8];
 				int mr = 0;
-				for (int dy = 0; dy < 2; dy++)
-					for (int dx = 0; dx < 2; dx++)
-						if (2 * oy + dy < h &&
-						    2 * ox + dx < w)
-							a[mr++] = in + ((size_t)
-							    (2 * oy + dy) * w +
-							    2 * ox + dx) * K;
+				/* two full windows when both are inside */
+				int nw = 2 * oy + 1 < h && 2 * ox + 3 < w ? 2 : 1;
+				for (int i = 0; i < nw; i++)
+					for (int dy = 0; dy < 2; dy++)
+						for (int dx = 0; dx < 2; dx++)
+							if (2 * oy + dy < h &&
+							    2 * (ox + i) + dx < w)
+								a[mr++] = in +
+								    ((size_t)(2 * oy +
+								    dy) * w + 2 * (ox +
+								    i) + dx) * K;
 				float *c = out + ((size_t)oy * ow + ox) * N + j;
-				if (mr == 4)
-					KV(pool_block)(4, K, a, b, c, &e, j);
+				if (nw == 2)
+					KV(pool_block)(2, 4, K, a, b, c, N, &e, j);
+				else if (mr == 4)
+					KV(pool_block)(1, 4, K, a, b, c, N, &e, j);
 				else if (mr == 2)
-					KV(pool_block)(2, K, a, b, c, &e, j);
+					KV(pool_block)(1, 2, K, a, b, c, N, &e, j);
 				else
-					KV(pool_block)(1, K, a, b, c, &e, j);
+					KV(pool_block)(1, 1, K, a, b, c, N, &e, j);
+				ox += nw - 1;
 			}
 	}
 }
