@@ -17,14 +17,16 @@
  * each source row the strip needs is interpolated horizontally once into
  * a line of doubles (top or bot; two lines are cached, so output rows
  * sharing a source row reuse it), only the columns whose sources reach
- * into the padding test bounds; each output row is then one vertical lerp
- * of two lines with the float conversion and the normalisation in the
- * same loop. Output rows whose two source rows are both padding are the
+ * into the padding test bounds (the interior 2 or 1 columns per vector as
+ * the engine's CPU variant allows: hline_avx512, hline_avx2); each output
+ * row is then one vertical lerp of two lines with the float conversion
+ * and the normalisation in the same loop. Output rows whose two source rows are both padding are the
  * constant normalised 0, written without interpolating.
  */
 #include <math.h>
 #include <string.h>
 
+#include "cnn.h"
 #include "resize.h"
 
 /* Doubles of the interpolation must not be contracted to FMAs. */
@@ -34,7 +36,7 @@
 #pragma GCC optimize("O3", "fp-contract=off")
 #endif
 
-/* Output columns per strip: bounds the stack tables (~20 KB). */
+/* Output columns per strip: bounds the stack tables (~28 KB). */
 #define STRIP 256
 
 struct src {
@@ -125,6 +127,7 @@ struct cols {
 	int jv;            /* [ja, jv): the pixel after x1 is inside too */
 	int x0[STRIP], x1[STRIP];
 	double fx[STRIP];
+	double fx4[STRIP * 4];  /* fx[j] four times, for hline_avx512 */
 };
 
 /* u8d[v] = (double)v: a load is cheaper than a conversion here. */
@@ -163,12 +166,62 @@ hline_avx2(const unsigned char *row, const struct cols *k, int j,
 	return j;
 }
 
+/*
+ * hline_avx2 two columns at a time in the two halves of 512-bit vectors
+ * (same operations lane by lane, no FMA), each half stored as hline_avx2
+ * stores one column. Returns the first column it left to hline_avx2.
+ */
+__attribute__((target("avx512f"))) static int
+hline_avx512(const unsigned char *row, const struct cols *k, int j,
+    double *restrict H)
+{
+	for (; j + 1 < k->jv; j += 2) {
+		int a0, a1, b0, b1;
+		memcpy(&a0, row + k->x0[j] * 3, 4);
+		memcpy(&a1, row + k->x0[j + 1] * 3, 4);
+		memcpy(&b0, row + k->x1[j] * 3, 4);
+		memcpy(&b1, row + k->x1[j + 1] * 3, 4);
+		__m512d l = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(
+		    _mm_unpacklo_epi32(_mm_cvtsi32_si128(a0),
+		    _mm_cvtsi32_si128(a1))));
+		__m512d r = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(
+		    _mm_unpacklo_epi32(_mm_cvtsi32_si128(b0),
+		    _mm_cvtsi32_si128(b1))));
+		__m512d h = _mm512_add_pd(l, _mm512_mul_pd(_mm512_sub_pd(r, l),
+		    _mm512_loadu_pd(k->fx4 + j * 4)));
+		_mm256_storeu_pd(H + j * 3, _mm512_castpd512_pd256(h));
+		_mm256_storeu_pd(H + j * 3 + 3, _mm512_extractf64x4_pd(h, 1));
+	}
+	return j;
+}
+
+/* The engine's CPU variant (cnn.h: chosen from the CPU, IR_CPU, or
+ * ir_cnn_set_cpu, so tests can run each path). */
 static int
 have_avx2(void)
 {
-	return __builtin_cpu_supports("avx2"); /* a read of libgcc's table */
+	return strcmp(ir_cnn_cpu(), "generic") != 0;
+}
+
+static int
+have_avx512(void)
+{
+	return strcmp(ir_cnn_cpu(), "avx512") == 0;
 }
 #else
+static int
+hline_avx512(const unsigned char *row, const struct cols *k, int j,
+    double *restrict H)
+{
+	return j;
+}
+
+static int
+have_avx512(void)
+{
+	return 0;
+}
+
 static int
 hline_avx2(const unsigned char *row, const struct cols *k, int j,
     double *restrict H)
@@ -199,6 +252,8 @@ hline(const struct src *s, const struct cols *k, int yc,
 	    s->x) * 3;
 	for (int j = 0; j < k->m; j++) {
 		if (j == k->ja) {
+			if (have_avx512())
+				j = hline_avx512(row, k, j, H);
 			if (have_avx2())
 				j = hline_avx2(row, k, j, H);
 			/* the rest of the interior: no bounds tests */
@@ -307,6 +362,8 @@ one(const struct ir_image *img, const int *crop, int size, int centered,
 			if (x1 > n - 1)
 				x1 = n - 1;
 			k.fx[j] = sx - x0;
+			for (int i = 0; i < 4; i++)
+				k.fx4[j * 4 + i] = k.fx[j];
 			k.x0[j] = x0 - s.bx;
 			k.x1[j] = x1 - s.bx;
 		}

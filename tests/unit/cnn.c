@@ -632,7 +632,7 @@ resize_is_exact(const struct ir_image *img, const int *crop, int size,
 
 /* toBatchTensor: pad + legacy bilinear against a direct computation. */
 static void
-test_resize(void)
+test_resize(const char *var)
 {
 	struct ir_image img = { .w = 13, .h = 7 };
 	img.rgb = ir_xmalloc(13 * 7 * 3);
@@ -644,7 +644,7 @@ test_resize(void)
 	ir_resize_batch_tensor(&img, crops, 2, 5, 1, out);
 	int good = resize_is_exact(&img, crops, 5, 1, out) &&
 	    resize_is_exact(&img, crops + 4, 5, 1, out + 5 * 5 * 3);
-	ok(good, NULL, "all", "resize: centered pad + legacy bilinear, 2 crops");
+	ok(good, NULL, var, "resize: centered pad + legacy bilinear, 2 crops");
 	/* not centered, no resize (n == size): pass-through with zeros after */
 	float o2[13 * 13 * 3];
 	ir_resize_batch_tensor(&img, NULL, 1, 13, 0, o2);
@@ -656,11 +656,11 @@ test_resize(void)
 				if (o2[(y * 13 + x) * 3 + c] != want)
 					good = 0;
 			}
-	ok(good, NULL, "all", "resize: bottom padding, n == size passes through");
+	ok(good, NULL, var, "resize: bottom padding, n == size passes through");
 	float mean[3] = { 1, 2, 3 };
 	float v[6] = { 1, 2, 3, 256, 257, 258 };
 	ir_resize_normalize_div(v, 2, mean, 255);
-	ok(v[0] == 0 && v[4] == 1.0f && v[5] == 1.0f, NULL, "all",
+	ok(v[0] == 0 && v[4] == 1.0f && v[5] == 1.0f, NULL, var,
 	    "normalize: (x - mean) / 255");
 	free(img.rgb);
 
@@ -679,7 +679,7 @@ test_resize(void)
 	float *o = ir_xmalloc(416 * 416 * 3 * sizeof *o);
 	int whole[4] = { 0, 0, 640, 480 };
 	ir_resize_batch_tensor(&big, NULL, 1, 416, 0, o);
-	ok(resize_is_exact(&big, whole, 416, 0, o), NULL, "all",
+	ok(resize_is_exact(&big, whole, 416, 0, o), NULL, var,
 	    "resize: 640x480 -> 416, bottom padding, 2 strips");
 	int edge[3][4] = { { 560, 400, 80, 80 }, { 0, 0, 97, 130 },
 	    { 350, 200, 290, 280 } };
@@ -690,7 +690,7 @@ test_resize(void)
 		snprintf(what, sizeof what, "resize: crop %dx%d at (%d,%d) -> "
 		    "%d, centered", edge[i][2], edge[i][3], edge[i][0],
 		    edge[i][1], sz);
-		ok(resize_is_exact(&big, edge[i], sz, 1, o), NULL, "all", what);
+		ok(resize_is_exact(&big, edge[i], sz, 1, o), NULL, var, what);
 	}
 	free(o);
 	free(big.rgb);
@@ -704,7 +704,6 @@ main(void)
 
 	ir_cnn_set_threads(1);
 	test_shapes();
-	test_resize();
 	for (int v = 0; v < 3; v++) {
 		if (!ir_cnn_cpu_has(vars[v])) {
 			tn++;
@@ -717,6 +716,7 @@ main(void)
 			ok(0, NULL, vars[v], "switch variant");
 			continue;
 		}
+		test_resize(vars[v]);  /* its x86 paths follow the variant */
 		for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
 			test_conv(vars[v], &convs[i]);
 		for (size_t i = 0; i < sizeof q8s / sizeof q8s[0]; i++)
