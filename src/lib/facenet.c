@@ -419,6 +419,12 @@ load(const char *path, struct fweights **out, char *err)
 		free_weights(w);
 		return r;
 	}
+	/* the convs hold their codes packed (wq8): the model's go */
+	w->conv1.wq = w->center.wq = w->fc.wq = NULL;
+	for (int i = 0; i < NBLOCK; i++)
+		for (int j = 0; j < 2; j++)
+			w->c[i][j].wq = w->one[i][j].wq = NULL;
+	ir_model_drop_codes(w->model);
 	*out = w;
 	return IR_OK;
 }

@@ -11,8 +11,9 @@
  * bytes, length == count * element size, and every float32 tensor has been
  * dequantised into one 64-byte aligned arena owned by the model (the
  * codes of uint8-stored ones are kept too, in a second arena, for
- * ir_model_codes). Nothing is written after open, so lookups are thread
- * safe. The file buffer itself is not kept.
+ * ir_model_codes, until ir_model_drop_codes). Nothing else is written
+ * after open, so lookups are thread safe. The file buffer itself is not
+ * kept.
  *
  * Dequantisation must round exactly as tfjs does: the product and sum in
  * double, one rounding to float. The Makefile compiles this file with
@@ -476,6 +477,17 @@ ir_model_codes(struct ir_model *m, const char *name, double *scale,
 	*scale = m->t[i].info.scale;
 	*min = m->t[i].info.min;
 	return m->t[i].codes;
+}
+
+void
+ir_model_drop_codes(struct ir_model *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->n; i++)
+		m->t[i].codes = NULL;
+	free(m->codes);
+	m->codes = NULL;
 }
 
 static void

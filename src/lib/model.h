@@ -89,6 +89,14 @@ const float *ir_model_expect(struct ir_model *m, const char *name,
 const unsigned char *ir_model_codes(struct ir_model *m, const char *name,
     double *scale, double *min);
 
+/*
+ * Frees the 8-bit codes kept for ir_model_codes, which returns NULL
+ * afterwards: a network that has packed what it needs (ir_conv_prepare
+ * copies them) or never reads them gives the memory back. Call it before
+ * the model is shared between threads (it writes the model).
+ */
+void ir_model_drop_codes(struct ir_model *m);
+
 /* Number of tensors, and the name of tensor i (for listing tools);
  * ir_model_name returns NULL when i is out of range. */
 int ir_model_count(const struct ir_model *m);

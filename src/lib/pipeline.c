@@ -86,7 +86,10 @@ open_model(const char *dir, const char *file, struct ir_model **m, char *err)
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >=
 	    sizeof path)
 		return ir_err(err, IR_EINVAL, "model folder name too long");
-	return ir_model_open(path, m, err);
+	int r = ir_model_open(path, m, err);
+	if (r == IR_OK)
+		ir_model_drop_codes(*m);  /* these nets read the floats */
+	return r;
 }
 
 static int

@@ -260,6 +260,14 @@ test_lookup_errors(void)
 	    ir_model_codes(m, in.name, &qs, &qm) == NULL &&
 	    ir_model_codes(m, "no/such/tensor", &qs, &qm) == NULL,
 	    "no codes for a raw f32 tensor or a missing one");
+	/* dropped: no codes any more, the floats stay */
+	ir_model_drop_codes(m);
+	const float *f2 = m ? ir_model_tensor(m, "conv32_1/conv1/conv/filters",
+	    NULL, NULL, err) : NULL;
+	ok(m && ir_model_codes(m, "conv32_1/conv1/conv/filters", &qs,
+	    &qm) == NULL && f2 == f && f2[0] == f[0],
+	    "ir_model_drop_codes: codes gone, floats kept");
+	ir_model_drop_codes(m);  /* twice is harmless */
 	ir_model_close(m);
 }
 
