@@ -31,6 +31,41 @@
 /* Width of the packed weight panels of our GEMM (>= 2 * widest VW). */
 #define IR_PANEL 32
 
+/* Columns of the panels of c (cout rounded up to IR_PANEL). */
+static size_t
+panel_cols(const struct ir_conv *c)
+{
+	return ((size_t)c->cout + IR_PANEL - 1) / IR_PANEL * IR_PANEL;
+}
+
+/* c->wq8's layout (pack_q8): per column S, then M (panel_cols floats
+ * each), then the codes in panels. */
+static inline const float *
+q8_S(const struct ir_conv *c)
+{
+	return c->wq8;
+}
+
+static inline const float *
+q8_M(const struct ir_conv *c)
+{
+	return c->wq8 + panel_cols(c);
+}
+
+static inline const unsigned char *
+q8_codes(const struct ir_conv *c)
+{
+	return (const unsigned char *)(c->wq8 + 2 * panel_cols(c));
+}
+
+/* 1 if a pass of c over np output pixels (per image when padded) reads
+ * the 8-bit codes: the one rule for the kernels and the statistics. */
+static inline int
+q8_pass(const struct ir_conv *c, size_t np)
+{
+	return c->wq8 && np <= IR_CONV_FEW;
+}
+
 /* Each variant: cnn_kern.h compiled for its ISA (see cnn_variants.h). */
 #define IR_KERN "cnn_kern.h"
 #include "cnn_variants.h"
@@ -345,13 +380,6 @@ wt_floats(const struct ir_conv *c)
 	return (size_t)c->kh * c->kw * c->cin * np * IR_PANEL;
 }
 
-/* Columns of the panels of c (cout rounded up to IR_PANEL). */
-static size_t
-panel_cols(const struct ir_conv *c)
-{
-	return ((size_t)c->cout + IR_PANEL - 1) / IR_PANEL * IR_PANEL;
-}
-
 /* Bytes of c->wq8: per column S and M (floats), then the K x panel_cols
  * codes in panels laid out as pack_panels lays out floats. */
 static size_t
@@ -397,8 +425,8 @@ static void
 pack_q8(struct ir_conv *c)
 {
 	size_t n = panel_cols(c), K = (size_t)c->kh * c->kw * c->cin;
-	float *S = c->wq8, *M = S + n;
-	unsigned char *q = (unsigned char *)(M + n);
+	float *S = c->wq8, *M = (float *)q8_M(c);
+	unsigned char *q = (unsigned char *)q8_codes(c);
 
 	for (size_t co = 0; co < n; co++) {
 		S[co] = M[co] = 0.0f;
@@ -758,7 +786,7 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 		return;
 	}
 	if (algo == IR_CONV_IM2COL_OWN && inside(c, h, w)) {
-		if (c->wq8 && M <= IR_CONV_FEW)
+		if (q8_pass(c, M))
 			count(&st_q8);
 		v->conv_direct(c, in, h, w, oh, ow, 0, M, out, res);
 		return;
@@ -769,7 +797,7 @@ ir_conv_forward(const struct ir_conv *c, const float *in, int n, int h,
 	if (algo == IR_CONV_IM2COL_OWN && padded_extent(c, h, w, &hp, &wp)) {
 		float *p = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
 		size_t per = (size_t)oh * ow * c->cout;
-		if (c->wq8 && (size_t)oh * ow <= IR_CONV_FEW)
+		if (q8_pass(c, (size_t)oh * ow))
 			count(&st_q8);
 		for (int i = 0; i < n; i++) {
 			pad_image(c, in, i, h, w, hp, wp, p);

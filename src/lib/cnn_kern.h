@@ -545,9 +545,8 @@ static void
 KV(expand_q8)(const struct ir_conv *cv, int K, int j, int k0, int kc,
     float *bx)
 {
-	size_t n = ((size_t)cv->cout + IR_PANEL - 1) / IR_PANEL * IR_PANEL;
-	const float *S = cv->wq8, *M = S + n;
-	const unsigned char *q = (const unsigned char *)(M + n) +
+	const float *S = q8_S(cv), *M = q8_M(cv);
+	const unsigned char *q = q8_codes(cv) +
 	    ((size_t)(j / IR_PANEL) * K + k0) * IR_PANEL + j % IR_PANEL;
 	VF s0 = *(const VF *)(S + j), s1 = *(const VF *)(S + j + VW);
 	VF m0 = *(const VF *)(M + j), m1 = *(const VF *)(M + j + VW);
@@ -592,8 +591,6 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
 	float part[FEW_MAX * 2 * VW] __attribute__((aligned(64)));
 	const float *win[FEW_MAX];
 	float bx[FEW_KC * IR_PANEL] __attribute__((aligned(64))); /* 16 KB */
-	size_t qoff = 2 * (((size_t)N + IR_PANEL - 1) / IR_PANEL * IR_PANEL) *
-	    sizeof(float);
 
 	int nb = (np + 5) / 6; /* row blocks */
 	KV(windows)(cv, in, h, w, oh, ow, p0, np, win);
@@ -611,10 +608,10 @@ KV(conv_direct_few)(const struct ir_conv *cv, const float *in, int h, int w,
 				 * of what follows this chunk, one per k */
 				const char *next = (const char *)(bk +
 				    (size_t)kc * IR_PANEL);
-				if (cv->wq8) {
+				if (q8_pass(cv, np)) {
 					KV(expand_q8)(cv, K, j, kk, kc, bx);
 					bk = bx + j % IR_PANEL;
-					next = (const char *)cv->wq8 + qoff +
+					next = (const char *)q8_codes(cv) +
 					    ((size_t)(j / IR_PANEL) * K + kk +
 					    kc) * IR_PANEL;
 				}
@@ -654,7 +651,8 @@ KV(conv_direct)(const struct ir_conv *cv, const float *in, int h, int w,
 	int K = cv->kh * seglen, N = cv->cout;
 	size_t segstride = (size_t)w * cin;
 
-	if (np <= FEW_MAX && N % (2 * VW) == 0 && (np > 6 || cv->wq8)) {
+	if (np <= FEW_MAX && N % (2 * VW) == 0 &&
+	    (np > 6 || q8_pass(cv, np))) {
 		KV(conv_direct_few)(cv, in, h, w, oh, ow, p0, (int)np, out, res);
 		return;
 	}

@@ -281,9 +281,12 @@ load_conv(struct ir_model *m, const char *pre, int k, int stride, int pad,
 	int wd[4] = { k, k, cin, cout }, vd[4] = { cout };
 	const float *w, *b, *sw, *sb;
 
+	memset(c, 0, sizeof *c);
 	snprintf(nm, sizeof nm, "%s/conv/filters", pre);
 	if (!(w = ir_model_expect(m, nm, 4, wd, err)))
 		return IR_EINVAL;
+	/* and their bytes when the file has them (cnn.h, wq) */
+	c->wq = ir_model_codes(m, nm, &c->wq_scale, &c->wq_min);
 	snprintf(nm, sizeof nm, "%s/conv/bias", pre);
 	if (!(b = ir_model_expect(m, nm, 1, vd, err)))
 		return IR_EINVAL;
@@ -297,13 +300,11 @@ load_conv(struct ir_model *m, const char *pre, int k, int stride, int pad,
 	size_t K = (size_t)k * k * cin;
 	float *fw = *mem, *fb = fw + K * cout;
 	*mem = fb + cout;
-	memset(c, 0, sizeof *c);
 	memcpy(fb, b, cout * sizeof(float));
 	/* the scale layer folded into the filters; from their bytes when
 	 * the file has them, kept too: one face's small maps read a quarter
-	 * of the bytes (cnn.h, wq) */
-	snprintf(nm, sizeof nm, "%s/conv/filters", pre);
-	if ((c->wq = ir_model_codes(m, nm, &c->wq_scale, &c->wq_min))) {
+	 * of the bytes */
+	if (c->wq) {
 		c->wq_col = sw;
 		ir_cnn_q8_floats(c->wq, (int)K, cout, c->wq_scale, c->wq_min,
 		    sw, fw);

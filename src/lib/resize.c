@@ -125,6 +125,7 @@ struct cols {
 	int m;             /* columns in the strip */
 	int ja, jb;        /* [ja, jb): both sources inside the crop */
 	int jv;            /* [ja, jv): the pixel after x1 is inside too */
+	int vec;           /* vec_cols(), asked once per call */
 	int x0[STRIP], x1[STRIP];
 	double fx[STRIP];
 	double fx4[STRIP * 4];  /* fx[j] four times, for hline_avx512 */
@@ -195,18 +196,14 @@ hline_avx512(const unsigned char *row, const struct cols *k, int j,
 	return j;
 }
 
-/* The engine's CPU variant (cnn.h: chosen from the CPU, IR_CPU, or
- * ir_cnn_set_cpu, so tests can run each path). */
+/* Interior columns per vector hline may use (2: hline_avx512, 1:
+ * hline_avx2, 0: neither), from the engine's CPU variant (cnn.h: chosen
+ * from the CPU, IR_CPU, or ir_cnn_set_cpu, so tests can run each path). */
 static int
-have_avx2(void)
+vec_cols(void)
 {
-	return strcmp(ir_cnn_cpu(), "generic") != 0;
-}
-
-static int
-have_avx512(void)
-{
-	return strcmp(ir_cnn_cpu(), "avx512") == 0;
+	const char *v = ir_cnn_cpu();
+	return strcmp(v, "avx512") == 0 ? 2 : strcmp(v, "avx2") == 0;
 }
 #else
 static int
@@ -217,12 +214,6 @@ hline_avx512(const unsigned char *row, const struct cols *k, int j,
 }
 
 static int
-have_avx512(void)
-{
-	return 0;
-}
-
-static int
 hline_avx2(const unsigned char *row, const struct cols *k, int j,
     double *restrict H)
 {
@@ -230,7 +221,7 @@ hline_avx2(const unsigned char *row, const struct cols *k, int j,
 }
 
 static int
-have_avx2(void)
+vec_cols(void)
 {
 	return 0;
 }
@@ -252,9 +243,9 @@ hline(const struct src *s, const struct cols *k, int yc,
 	    s->x) * 3;
 	for (int j = 0; j < k->m; j++) {
 		if (j == k->ja) {
-			if (have_avx512())
+			if (k->vec == 2)
 				j = hline_avx512(row, k, j, H);
-			if (have_avx2())
+			if (k->vec >= 1)
 				j = hline_avx2(row, k, j, H);
 			/* the rest of the interior: no bounds tests */
 			for (; j < k->jb; j++) {
@@ -347,6 +338,7 @@ one(const struct ir_image *img, const int *crop, int size, int centered,
 
 	double ratio = (double)n / size;
 	struct cols k;
+	k.vec = vec_cols();
 	double line[2][STRIP * 3 + 1];
 	float fm[STRIP * 3];
 	for (int i = 0; i < STRIP * 3; i++)
