@@ -15,6 +15,10 @@ run ir-enroll -g "$G" list
 is "$out" "Paul	1" "list after add"
 run ir-enroll -g "$G" add Emily $E/Emily/test_59.jpg $E/Emily/test_69.jpg
 is "$rc" 0 "add two photos at once"
+# The course's two "Emily" photos are two people (0.85 apart): enrolled,
+# with a warning, since the mean of the two fits neither.
+like "$errout" "^ir-enroll: $E/Emily/test_69.jpg: 0\.8[0-9] from Emily's enrolled photos \(the same person is under 0\.60\): enrolled, check that it is Emily\$" \
+    "a photo far from the person's others: warned"
 run ir-enroll -g "$G" add Paul $img/paul250-progressive.jpg
 run ir-enroll -g "$G" list
 is "$out" "Paul	2
@@ -23,6 +27,22 @@ run ir-classify -g "$G" $E/Emily/test_69.jpg
 like "$out" "	Emily	0\.[0-4]" "the new gallery recognises Emily"
 run env IR_GALLERY="$G" ir-enroll list
 is "$(printf '%s\n' "$out" | wc -l)" 2 "IR_GALLERY names the gallery"
+
+# A label the gallery contradicts is enrolled, with a warning: a new name
+# for a face already enrolled, a face nearer someone else than its person.
+run ir-enroll -g "$T_TMP/lab.irg" add Paul $E/Paul/test_5.jpg
+run ir-enroll -g "$T_TMP/lab.irg" add Pablo $E/Paul/test_5.jpg
+is "$rc" 0 "new name for an enrolled face: status 0"
+is "$errout" "ir-enroll: $E/Paul/test_5.jpg: new person Pablo, but 0.00 from Paul (the same person is under 0.60): enrolled, check the label" \
+    "new name for an enrolled face: warned"
+run ir-enroll -g "$T_TMP/lab.irg" add Bob $E/Bob/test_64.jpg
+is "$errout" "" "a new person unlike anyone: no warning"
+run ir-enroll -g "$T_TMP/lab.irg" add Bob $E/Paul/test_5.jpg
+like "$errout" "test_5.jpg: 0\.[0-9][0-9] from Bob's enrolled photos but 0\.00 from (Paul|Pablo): enrolled, check the label" \
+    "a face nearer someone else: warned"
+run ir-enroll -g "$T_TMP/lab.irg" list
+is "$(printf '%s\n' "$out" | tr '\t\n' ': ')" "Paul:1 Pablo:1 Bob:2 " \
+    "warned faces are enrolled"
 
 # Refusals: no face, two faces, unreadable; the good ones still enrolled.
 convert_ok=1
@@ -142,7 +162,12 @@ like "$errout" "bad.csv:1: not \"file,name\"" "CSV error names the line"
 # The whole example folder: every photo enrolls (exactly one face each).
 run ir-enroll -g "$T_TMP/ex.irg" import $E
 is "$rc" 0 "examples/enroll imports cleanly"
-is "$errout" "" "examples/enroll: no refusals"
+is "$(printf '%s\n' "$errout" | grep -c 'not enrolled')" 0 \
+    "examples/enroll: no refusals"
+is "$(printf '%s\n' "$errout" | sed 's/: 0\.[0-9]* from .*enrolled, check that it is.*//')" \
+    "ir-enroll: $E/Emily/test_69.jpg
+ir-enroll: $E/Gerry/test_73.jpg" \
+    "examples/enroll: the two people whose photos lie 0.6 or more apart warned"
 run ir-enroll -g "$T_TMP/ex.irg" list
 is "$(printf '%s\n' "$out" | tr '\t\n' ': ')" \
     "Bill:1 Bob:1 Emily:2 German:1 Gerry:2 Paul:1 Ranil:1 Wang:1 " \

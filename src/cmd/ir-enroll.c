@@ -74,6 +74,47 @@ open_engine(struct enr *s)
 		    err);
 }
 
+/*
+ * Warns when the matching rule would not call this face name: another
+ * person is nearer and under the threshold (for a new name: anyone under
+ * it), or its mean distance to name's photos is at or over the threshold
+ * (two people under one name, whose mean then fits neither). The face is
+ * enrolled all the same: the message is for whoever labelled the photos.
+ */
+static void
+check_label(const struct ir_gallery *g, const char *name, const char *file,
+    const float *desc)
+{
+	const double th = IR_GALLERY_THRESHOLD;
+	struct ir_match m;
+	int i = ir_gallery_find(g, name);
+
+	ir_gallery_match(g, desc, th, &m);
+	if (i < 0) {
+		if (m.person >= 0 && m.distance < th)
+			ir_warn("%s: new person %s, but %.2f from %s (the same "
+			    "person is under %.2f): enrolled, check the "
+			    "label", file, name, m.distance,
+			    g->p[m.person].name, th);
+		return;
+	}
+	const struct ir_person *p = &g->p[i];
+	double d = 0;
+	for (int k = 0; k < p->n; k++)
+		d += ir_desc_distance(desc, p->desc + (size_t)k *
+		    IR_GALLERY_DIM);
+	d /= p->n;
+	if (m.person >= 0 && m.person != i && m.distance < d &&
+	    m.distance < th)
+		ir_warn("%s: %.2f from %s's enrolled photos but %.2f from %s: "
+		    "enrolled, check the label", file, d, name, m.distance,
+		    g->p[m.person].name);
+	else if (d >= th)
+		ir_warn("%s: %.2f from %s's enrolled photos (the same person is "
+		    "under %.2f): enrolled, check that it is %s", file, d,
+		    name, th, name);
+}
+
 /* Enrolls one image for name; refuses it unless exactly one face. */
 static void
 enroll_one(struct enr *s, const char *name, const char *file)
@@ -103,6 +144,7 @@ enroll_one(struct enr *s, const char *name, const char *file)
 		s->worst = ir_exit_worse(s->worst, IR_EXIT_NO);
 		return;
 	}
+	check_label(&s->g, name, file, faces[0].desc);
 	if ((rc = ir_gallery_add(&s->g, name, faces[0].desc, 1, err)) !=
 	    IR_OK) {
 		ir_warn("%s: %s", name, err);
