@@ -132,8 +132,13 @@ if command -v script >/dev/null; then
 	    "import on a terminal shows progress"
 	like "$(cat "$T_TMP/tty.out")" "3 images enrolled" \
 	    "import on a terminal: a summary at the end"
+	# Messages (a refusal, a warning) clear the progress line first.
+	like "$(cat "$T_TMP/tty.out")" "test_73.jpg: 0\.6[0-9] from Zed's enrolled photos" \
+	    "import on a terminal: the warning shown"
+	is "$(grep -c 'jpgir-enroll:' "$T_TMP/tty.out")" 0 \
+	    "import on a terminal: no message glued to the progress line"
 else
-	ok 0 "# SKIP no script(1)"; ok 0 "# SKIP no script(1)"
+	for i in 1 2 3 4; do ok 0 "# SKIP no script(1)"; done
 fi
 run ir-enroll -g "$T_TMP/x.irg" import "$T_TMP/nothere"
 is "$rc" 2 "import of a missing folder: status 2"

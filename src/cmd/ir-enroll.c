@@ -74,6 +74,14 @@ open_engine(struct enr *s)
 		    err);
 }
 
+/* Clears import's progress line, so that a message starts a line. */
+static void
+clear_progress(const struct enr *s)
+{
+	if (s->progress)
+		fputs("\r\033[K", stderr);
+}
+
 /*
  * Warns when the matching rule would not call this face name: another
  * person is nearer and under the threshold (for a new name: anyone under
@@ -82,20 +90,23 @@ open_engine(struct enr *s)
  * enrolled all the same: the message is for whoever labelled the photos.
  */
 static void
-check_label(const struct ir_gallery *g, const char *name, const char *file,
+check_label(const struct enr *s, const char *name, const char *file,
     const float *desc)
 {
+	const struct ir_gallery *g = &s->g;
 	const double th = IR_GALLERY_THRESHOLD;
 	struct ir_match m;
 	int i = ir_gallery_find(g, name);
 
 	ir_gallery_match(g, desc, th, &m);
 	if (i < 0) {
-		if (m.person >= 0 && m.distance < th)
+		if (m.person >= 0 && m.distance < th) {
+			clear_progress(s);
 			ir_warn("%s: new person %s, but %.2f from %s (the same "
 			    "person is under %.2f): enrolled, check the "
 			    "label", file, name, m.distance,
 			    g->p[m.person].name, th);
+		}
 		return;
 	}
 	const struct ir_person *p = &g->p[i];
@@ -105,14 +116,17 @@ check_label(const struct ir_gallery *g, const char *name, const char *file,
 		    IR_GALLERY_DIM);
 	d /= p->n;
 	if (m.person >= 0 && m.person != i && m.distance < d &&
-	    m.distance < th)
+	    m.distance < th) {
+		clear_progress(s);
 		ir_warn("%s: %.2f from %s's enrolled photos but %.2f from %s: "
 		    "enrolled, check the label", file, d, name, m.distance,
 		    g->p[m.person].name);
-	else if (d >= th)
+	} else if (d >= th) {
+		clear_progress(s);
 		ir_warn("%s: %.2f from %s's enrolled photos (the same person is "
 		    "under %.2f): enrolled, check that it is %s", file, d,
 		    name, th, name);
+	}
 }
 
 /* Enrolls one image for name; refuses it unless exactly one face. */
@@ -131,11 +145,13 @@ enroll_one(struct enr *s, const char *name, const char *file)
 		ir_image_free(&img);
 	}
 	if (rc != IR_OK) {
+		clear_progress(s);
 		ir_warn("%s: %s", file, err);
 		s->worst = ir_exit_worse(s->worst, ir_exit_input(rc));
 		return;
 	}
 	if (n != 1) {
+		clear_progress(s);
 		if (n == 0)
 			ir_warn("%s: no face found, not enrolled", file);
 		else
@@ -144,9 +160,10 @@ enroll_one(struct enr *s, const char *name, const char *file)
 		s->worst = ir_exit_worse(s->worst, IR_EXIT_NO);
 		return;
 	}
-	check_label(&s->g, name, file, faces[0].desc);
+	check_label(s, name, file, faces[0].desc);
 	if ((rc = ir_gallery_add(&s->g, name, faces[0].desc, 1, err)) !=
 	    IR_OK) {
+		clear_progress(s);
 		ir_warn("%s: %s", name, err);
 		s->worst = ir_exit_worse(s->worst, IR_EXIT_USAGE);
 		return;
