@@ -283,19 +283,22 @@ im2col_rows(const struct ir_conv *c, size_t M)
 static size_t
 wino_budget(void)
 {
-	static size_t budget;
-	if (!budget) {
-		const char *e = getenv("IR_WINO_KB");
-		long l2 = 0;
+	static size_t budget; /* set once; threads may race to the same value */
+	size_t v = __atomic_load_n(&budget, __ATOMIC_RELAXED);
+	if (v)
+		return v;
+	const char *e = getenv("IR_WINO_KB");
+	long l2 = 0;
 #if defined(_SC_LEVEL2_CACHE_SIZE)
-		l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+	l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
-		size_t b = l2 > 0 ? (size_t)l2 / 2 : (size_t)512 << 10;
-		b = b < ((size_t)256 << 10) ? (size_t)256 << 10 : b;
-		b = b > ((size_t)2 << 20) ? (size_t)2 << 20 : b;
-		budget = e && atoi(e) > 0 ? (size_t)atoi(e) << 10 : b;
-	}
-	return budget;
+	v = l2 > 0 ? (size_t)l2 / 2 : (size_t)512 << 10;
+	v = v < ((size_t)256 << 10) ? (size_t)256 << 10 : v;
+	v = v > ((size_t)2 << 20) ? (size_t)2 << 20 : v;
+	if (e && atoi(e) > 0)
+		v = (size_t)atoi(e) << 10;
+	__atomic_store_n(&budget, v, __ATOMIC_RELAXED);
+	return v;
 }
 
 /*
